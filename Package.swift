@@ -1,0 +1,97 @@
+// swift-tools-version: 6.2
+//
+// pylon: a Nostr compute-market node (NIP-90 provider, buyer, agent host) in one binary.
+//
+// The targets follow the layering in STYLE.md: a pure NostrCore at the bottom (no I/O), protocol
+// and storage modules above it, the Daemon that composes them, a CLI on top, and a thin `pylon`
+// executable. Each target imports only what is below it.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "pylon",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pylon", targets: ["pylon"]),
+        .library(name: "NostrCore", targets: ["NostrCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // libsecp256k1 from the system (Debian `libsecp256k1-dev`: schnorrsig, extrakeys, ecdh).
+        .systemLibrary(
+            name: "CSecp256k1",
+            path: "Sources/CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"]), .brew(["secp256k1"])]
+        ),
+        .target(
+            name: "NostrCore",
+            dependencies: [
+                "CSecp256k1",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "NostrCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CLI",
+            dependencies: [
+                "Daemon",
+                "NostrCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pylon",
+            dependencies: ["CLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PylonTestSupport",
+            dependencies: ["NostrCore"],
+            path: "Tests/PylonTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NostrCoreTests",
+            dependencies: [
+                "NostrCore", "PylonTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["pylon", "NostrCore", "PylonTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "crypto-bench",
+            dependencies: ["NostrCore", "CSecp256k1"],
+            path: "Benchmarks/CryptoBenchmark",
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

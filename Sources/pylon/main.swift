@@ -1,0 +1,4 @@
+import ArgumentParser
+import CLI
+
+await PylonCommand.main()
