@@ -36,7 +36,7 @@ public enum ClientMessage: Sendable, Hashable {
 
     /// Parses a client message (what a relay receives); used by tests and test relays.
     public init(json text: String) throws(NostrError) {
-        let items = try messageArray(text)
+        let items = try messageArray(JSON.parse(text))
         let type = try messageType(items)
         switch type {
         case "EVENT":
@@ -74,7 +74,16 @@ public enum RelayMessage: Sendable, Hashable {
 
     /// Parses untrusted relay text into a message or throws; never traps.
     public init(json text: String) throws(NostrError) {
-        let items = try messageArray(text)
+        try self.init(parsed: JSON.parse(text))
+    }
+
+    /// Parses untrusted UTF-8 bytes (validated here) into a message or throws; never traps.
+    public init(jsonBytes bytes: some Collection<UInt8>) throws(NostrError) {
+        try self.init(parsed: JSON.parse(bytes: bytes))
+    }
+
+    init(parsed json: JSON) throws(NostrError) {
+        let items = try messageArray(json)
         let type = try messageType(items)
         switch type {
         case "EVENT":
@@ -181,8 +190,8 @@ public enum RelayReason: String, Sendable, CaseIterable {
     }
 }
 
-private func messageArray(_ text: String) throws(NostrError) -> [JSON] {
-    guard case .array(let items) = try JSON.parse(text) else {
+private func messageArray(_ json: JSON) throws(NostrError) -> [JSON] {
+    guard case .array(let items) = json else {
         throw NostrError(.invalidJSON, "a relay message is a JSON array")
     }
     return items
