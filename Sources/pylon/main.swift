@@ -1,4 +1,3 @@
-import ArgumentParser
 import CLI
 
-await PylonCommand.main()
+await PylonCommand.main(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,0 +1,163 @@
+public import NostrCore
+import Synchronization
+
+/// How one relay answered one published event.
+public enum RelayPublishOutcome: Sendable, Hashable {
+    /// `["OK", id, true, …]`, or `duplicate:` (the relay already has it).
+    case accepted(message: String)
+    /// `["OK", id, false, reason]` for a reason that retrying does not fix, or a local refusal
+    /// (too large for the relay's limits, queue full).
+    case rejected(reason: String)
+    /// No answer before the deadline; the event may still be queued for this relay.
+    case timedOut
+
+    public var isAccepted: Bool {
+        if case .accepted = self { return true }
+        return false
+    }
+}
+
+/// The result of publishing one event to several relays.
+public struct PublishReport: Sendable {
+    public let eventID: EventID
+    public let outcomes: [RelayURL: RelayPublishOutcome]
+
+    /// At least one relay accepted the event.
+    public var succeeded: Bool { outcomes.values.contains { $0.isAccepted } }
+    public var acceptedBy: [RelayURL] { outcomes.filter { $0.value.isAccepted }.map(\.key).sorted() }
+
+    /// A one-line summary of why nobody accepted, for error messages.
+    public var failureSummary: String {
+        outcomes.sorted { $0.key < $1.key }.map { relay, outcome in
+            switch outcome {
+            case .accepted: "\(relay): accepted"
+            case .rejected(let reason): "\(relay): \(reason)"
+            case .timedOut: "\(relay): no answer"
+            }
+        }.joined(separator: "; ")
+    }
+}
+
+/// One event on its way to one relay: serialized once, retried after `rate-limited:` and
+/// `auth-required:`, resolved exactly once.
+final class PendingPublish: Sendable {
+    let event: Event
+    let text: String
+    let promise = Promise<RelayPublishOutcome>()
+    let expires: ContinuousClock.Instant
+    private let attemptCount = Mutex(0)
+
+    init(event: Event, text: String, expires: ContinuousClock.Instant) {
+        self.event = event
+        self.text = text
+        self.expires = expires
+    }
+
+    var isResolved: Bool { promise.current != nil }
+
+    func resolve(_ outcome: RelayPublishOutcome) { promise.fulfill(outcome) }
+
+    /// Counts a retry and returns how many there have been.
+    func retried() -> Int { attemptCount.withLock { $0 += 1; return $0 } }
+}
+
+/// What a connection sends, in order.
+enum OutboundItem: Sendable {
+    /// REQ, CLOSE, AUTH: not retried (subscriptions are re-sent on every connect).
+    case text(String)
+    case publish(PendingPublish)
+}
+
+/// The connection's send queue: FIFO with a front lane for retries, one consumer (the writer
+/// task), bounded for events. While the relay is down, events wait here.
+final class OutboundQueue: Sendable {
+    private struct State {
+        var items: [OutboundItem] = []
+        var head = 0
+        var waiter: CheckedContinuation<Void, Never>?
+        var publishCount = 0
+    }
+
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    var publishCount: Int { state.withLock { $0.publishCount } }
+
+    /// Appends; false when the queue already holds `capacity` events.
+    func push(_ item: OutboundItem) -> Bool {
+        let waiter: CheckedContinuation<Void, Never>?? = state.withLock { state in
+            if case .publish = item {
+                guard state.publishCount < capacity else { return .none }
+                state.publishCount += 1
+            }
+            state.items.append(item)
+            defer { state.waiter = nil }
+            return .some(state.waiter)
+        }
+        guard case .some(let w) = waiter else { return false }
+        w?.resume()
+        return true
+    }
+
+    /// Puts items back at the front (retries, in-flight events after a disconnect). Never refused:
+    /// these were already counted.
+    func pushFront(_ items: [OutboundItem]) {
+        guard !items.isEmpty else { return }
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.items.removeFirst(state.head)
+            state.head = 0
+            state.items.insert(contentsOf: items, at: 0)
+            state.publishCount += items.reduce(0) { if case .publish = $1 { $0 + 1 } else { $0 } }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// The next item, waiting if there is none; nil when the task is cancelled.
+    func next() async -> OutboundItem? {
+        while !Task.isCancelled {
+            let item: OutboundItem? = state.withLock { state in
+                guard state.head < state.items.count else { return nil }
+                let item = state.items[state.head]
+                state.head += 1
+                if case .publish = item { state.publishCount -= 1 }
+                if state.head > 1024 && state.head * 2 > state.items.count {
+                    state.items.removeFirst(state.head)
+                    state.head = 0
+                }
+                return item
+            }
+            if let item { return item }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLock { state -> Bool in
+                        if state.head < state.items.count || Task.isCancelled { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
+        return nil
+    }
+
+    /// Removes text items (REQ/CLOSE/AUTH belong to a connection that is gone) and keeps events.
+    func dropTexts() {
+        state.withLock { state in
+            state.items = state.items[state.head...].filter { if case .publish = $0 { true } else { false } }
+            state.head = 0
+        }
+    }
+}

@@ -1,0 +1,441 @@
+public import Foundation
+import CoreMetrics
+import Logging
+import NIOCore
+import NIOWebSocket
+import NostrCore
+import Synchronization
+import WSClient
+
+/// The live state of one relay connection, as `status` shows it (SPEC §12).
+public enum RelayState: String, Sendable, Codable {
+    case connecting
+    case connected
+    case backingOff = "backing_off"
+    case closed
+}
+
+/// A snapshot of one relay for `status`.
+public struct RelayStatus: Sendable, Hashable {
+    public let url: RelayURL
+    public let state: RelayState
+    public let lastError: String?
+    /// When the relay entered this state.
+    public let since: Date
+    public let limits: RelayLimits
+}
+
+/// One relay: connects, reconnects with backoff, re-sends subscriptions, sends queued events and
+/// matches their OKs, answers NIP-42 challenges, and hands inbound events to the pool.
+///
+/// The read loop runs without actor hops: parsing, verification and dedupe happen on the
+/// connection's task, so relays are processed in parallel. Shared state is behind one Mutex.
+final class RelayConnection: Sendable {
+    let url: RelayURL
+    let core: PoolCore
+    let metrics: RelayMetrics
+    let queue: OutboundQueue
+
+    private struct State {
+        var phase: RelayState = .connecting
+        var lastError: String?
+        var since = Date()
+        var writer: WebSocketOutboundWriter?
+        var connectedAt: ContinuousClock.Instant?
+        var inFlight: [EventID: PendingPublish] = [:]
+        var limits: RelayLimits = .none
+        var limitsFetched = false
+        var challenge: String?
+        var authEventID: EventID?
+        var authenticated = false
+        /// Events and subscriptions waiting for authentication to finish.
+        var awaitingAuth: [PendingPublish] = []
+        var subscriptionsAwaitingAuth: Set<SubscriptionID> = []
+        var openSubscriptions: Set<SubscriptionID> = []
+        var pausedUntil: ContinuousClock.Instant?
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let stopSignal = Promise<Void>()
+
+    init(url: RelayURL, core: PoolCore, metricsLabel: String) {
+        self.url = url
+        self.core = core
+        self.metrics = RelayMetrics(relayLabel: metricsLabel)
+        self.queue = OutboundQueue(capacity: core.configuration.maxQueuedEvents)
+    }
+
+    var logger: Logger {
+        var logger = core.logger
+        logger[metadataKey: "relay.url"] = "\(url)"
+        return logger
+    }
+
+    var status: RelayStatus {
+        state.withLock { RelayStatus(url: url, state: $0.phase, lastError: $0.lastError, since: $0.since, limits: $0.limits) }
+    }
+
+    var isConnected: Bool { state.withLock { $0.phase == .connected } }
+
+    // MARK: Lifecycle
+
+    /// Connects and reconnects until ``stop()`` or cancellation.
+    func run() async {
+        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
+        var firstAttempt = true
+        while !isStopped && !Task.isCancelled {
+            if !firstAttempt { metrics.reconnects.increment() }
+            firstAttempt = false
+            setPhase(.connecting, error: nil)
+            var failure: String
+            do {
+                let close = try await connectOnce()
+                failure = close.map { "closed by relay (\($0.closeCode)\($0.reason.map { ": \($0)" } ?? ""))" } ?? "closed by relay"
+            } catch {
+                failure = Self.describe(error)
+            }
+            let stable = state.withLock { state -> Bool in
+                defer { state.connectedAt = nil }
+                guard let at = state.connectedAt else { return false }
+                return ContinuousClock.now - at >= core.configuration.stableAfter
+            }
+            if stable { backoff.reset() }
+            if isStopped || Task.isCancelled { break }
+            let delay = backoff.next()
+            setPhase(.backingOff, error: failure)
+            logger.notice("relay connection lost; reconnecting", metadata: ["relay.error": "\(failure)", "relay.retry_in": "\(delay)"])
+            _ = await stopSignal.wait(timeout: delay)
+        }
+        setPhase(.closed, error: state.withLock { $0.lastError })
+        failQueued(reason: "the relay pool stopped")
+    }
+
+    /// Stops reconnecting and closes the socket.
+    func stop() async {
+        let writer = state.withLock { state -> WebSocketOutboundWriter? in
+            state.stopped = true
+            return state.writer
+        }
+        stopSignal.fulfill(())
+        try? await writer?.close(.normalClosure, reason: "bye")
+    }
+
+    private var isStopped: Bool { state.withLock { $0.stopped } }
+
+    private func setPhase(_ phase: RelayState, error: String?) {
+        let changed = state.withLock { state -> Bool in
+            let changed = state.phase != phase
+            state.phase = phase
+            state.lastError = error ?? (phase == .connected ? nil : state.lastError)
+            if changed { state.since = Date() }
+            return changed
+        }
+        metrics.connected.record(phase == .connected ? 1 : 0)
+        if changed { core.emit(RelayStateChange(url: url, state: phase, error: error)) }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? WebSocketClientError { return "websocket: \(error)" }
+        if let error = error as? IOError { return "connection failed: \(error.description)" }
+        if let error = error as? ChannelError { return "connection failed: \(error)" }
+        return "\(error)"
+    }
+
+    private func connectOnce() async throws -> WebSocketCloseFrame? {
+        if !state.withLock({ $0.limitsFetched }) {
+            let limits = await RelayInformation.fetch(url, timeout: core.configuration.informationTimeout)
+            state.withLock {
+                $0.limits = limits ?? .none
+                $0.limitsFetched = limits != nil
+            }
+        }
+        let configuration = WebSocketClientConfiguration(
+            maxFrameSize: core.configuration.maxMessageSize,
+            autoPing: .enabled(timePeriod: core.configuration.pingInterval),
+            validateUTF8: true)
+        var wsLogger = logger
+        wsLogger.logLevel = .warning
+        return try await WebSocketClient.connect(url: url.string, configuration: configuration, logger: wsLogger) {
+            inbound, outbound, _ in
+            self.didConnect(outbound)
+            defer { self.didDisconnect() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.writeLoop(outbound) }
+                for try await message in inbound.messages(maxSize: self.core.configuration.maxMessageSize) {
+                    guard case .text(let text) = message else { continue }
+                    self.handle(text)
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func didConnect(_ writer: WebSocketOutboundWriter) {
+        state.withLock { state in
+            state.writer = writer
+            state.connectedAt = .now
+            state.authenticated = false
+            state.challenge = nil
+            state.authEventID = nil
+            state.openSubscriptions = []
+        }
+        setPhase(.connected, error: nil)
+        logger.info("relay connected")
+    }
+
+    private func didDisconnect() {
+        let inFlight = state.withLock { state -> [PendingPublish] in
+            state.writer = nil
+            let pending = Array(state.inFlight.values) + state.awaitingAuth
+            state.inFlight = [:]
+            state.awaitingAuth = []
+            state.subscriptionsAwaitingAuth = []
+            return pending
+        }
+        // Events sent without an OK go out again on the next connection (a relay that already
+        // stored one answers `duplicate:`, which counts as accepted).
+        queue.dropTexts()
+        queue.pushFront(inFlight.filter { !$0.isResolved }.map { .publish($0) })
+        for subscription in core.subscriptions(on: url) { subscription.resetEndOfStoredEvents(url) }
+    }
+
+    private func failQueued(reason: String) {
+        let pending = state.withLock { state -> [PendingPublish] in
+            defer { state.inFlight = [:] }
+            return Array(state.inFlight.values)
+        }
+        for item in pending { item.resolve(.rejected(reason: reason)) }
+    }
+
+    // MARK: Writing
+
+    private func writeLoop(_ writer: WebSocketOutboundWriter) async throws {
+        for subscription in core.subscriptions(on: url) {
+            try await sendSubscription(subscription, writer: writer)
+        }
+        while let item = await queue.next() {
+            if let until = state.withLock({ $0.pausedUntil }), until > .now {
+                try await Task.sleep(until: until)
+            }
+            switch item {
+            case .text(let text):
+                try await writer.write(.text(text))
+            case .publish(let pending):
+                guard !pending.isResolved else { continue }
+                guard pending.expires > .now else {
+                    pending.resolve(.timedOut)
+                    continue
+                }
+                let limits = state.withLock { $0.limits }
+                if let violation = limits.violation(for: pending.event, messageBytes: pending.text.utf8.count) {
+                    logger.warning("event refused before sending", metadata: ["event.id": "\(pending.event.id)", "relay.error": "\(violation.message)"])
+                    metrics.publishFailed.increment()
+                    pending.resolve(.rejected(reason: violation.message))
+                    continue
+                }
+                state.withLock { $0.inFlight[pending.event.id] = pending }
+                try await writer.write(.text(pending.text))
+            }
+        }
+    }
+
+    private func sendSubscription(_ subscription: SubscriptionRecord, writer: WebSocketOutboundWriter) async throws {
+        let refusal: String? = state.withLock { state in
+            if let max = state.limits.maxSubscriptions, state.openSubscriptions.count >= max,
+                !state.openSubscriptions.contains(subscription.id)
+            {
+                return "too many subscriptions for this relay (its max_subscriptions is \(max))"
+            }
+            state.openSubscriptions.insert(subscription.id)
+            return nil
+        }
+        if let refusal {
+            subscription.continuation.yield(.closed(relay: url, reason: refusal))
+            return
+        }
+        let filters = subscription.filters(resumingOn: url, margin: core.configuration.resubscribeMargin)
+        try await writer.write(.text(ClientMessage.req(subscription.id, filters).jsonString))
+    }
+
+    /// Sends a REQ now if connected (otherwise it goes out on connect).
+    func subscribe(_ subscription: SubscriptionRecord) {
+        // When not connected yet, the writer task sends every subscription on connect; the phase
+        // becomes `connected` before it takes that snapshot, so nothing falls in between.
+        guard isConnected else { return }
+        let refusal: String? = state.withLock { state in
+            if let max = state.limits.maxSubscriptions, state.openSubscriptions.count >= max {
+                return "too many subscriptions for this relay (its max_subscriptions is \(max))"
+            }
+            state.openSubscriptions.insert(subscription.id)
+            return nil
+        }
+        if let refusal {
+            subscription.continuation.yield(.closed(relay: url, reason: refusal))
+            return
+        }
+        let filters = subscription.filters(resumingOn: url, margin: core.configuration.resubscribeMargin)
+        _ = queue.push(.text(ClientMessage.req(subscription.id, filters).jsonString))
+    }
+
+    func unsubscribe(_ id: SubscriptionID) {
+        let open = state.withLock { $0.openSubscriptions.remove(id) != nil }
+        if open { _ = queue.push(.text(ClientMessage.close(id).jsonString)) }
+    }
+
+    /// Queues an event for this relay. The returned pending item resolves with the relay's answer.
+    func publish(_ event: Event, text: String, expires: ContinuousClock.Instant) -> PendingPublish {
+        let pending = PendingPublish(event: event, text: text, expires: expires)
+        if !queue.push(.publish(pending)) {
+            metrics.queueOverflow.increment()
+            metrics.publishFailed.increment()
+            logger.warning("relay send queue full; event not queued", metadata: ["event.id": "\(event.id)"])
+            pending.resolve(.rejected(reason: "send queue full (\(queue.capacity) events waiting for this relay)"))
+        }
+        return pending
+    }
+
+    // MARK: Reading
+
+    private func handle(_ text: String) {
+        let message: RelayMessage
+        do {
+            message = try RelayMessage(json: text)
+        } catch {
+            RelayMetrics.rejected[.unparseable]?.increment()
+            logger.debug("unparseable relay message", metadata: ["relay.error": "\(error)"])
+            return
+        }
+        switch message {
+        case .event(let subscriptionID, let event):
+            metrics.received.increment()
+            core.deliver(event, subscription: subscriptionID, from: url)
+        case .ok(let id, let accepted, let text):
+            handleOK(id: id, accepted: accepted, message: text)
+        case .eose(let subscriptionID):
+            core.endOfStoredEvents(subscription: subscriptionID, from: url)
+        case .closed(let subscriptionID, let reason):
+            handleClosed(subscriptionID, reason: reason)
+        case .notice(let text):
+            metrics.notices.increment()
+            logger.notice("relay notice", metadata: ["relay.notice": "\(text.prefix(500))"])
+        case .auth(let challenge):
+            state.withLock { $0.challenge = challenge }
+            authenticate()
+        case .count:
+            break
+        }
+    }
+
+    private func handleOK(id: EventID, accepted: Bool, message: String) {
+        enum Action {
+            case none
+            case authenticated([PendingPublish], Set<SubscriptionID>)
+            case authFailed([PendingPublish])
+            case resolve(PendingPublish)
+        }
+        let action: Action = state.withLock { state in
+            if id == state.authEventID {
+                state.authEventID = nil
+                let waiting = state.awaitingAuth
+                state.awaitingAuth = []
+                if accepted {
+                    state.authenticated = true
+                    let subs = state.subscriptionsAwaitingAuth
+                    state.subscriptionsAwaitingAuth = []
+                    return .authenticated(waiting, subs)
+                }
+                return .authFailed(waiting)
+            }
+            guard let pending = state.inFlight.removeValue(forKey: id) else { return .none }
+            return .resolve(pending)
+        }
+        switch action {
+        case .none:
+            return
+        case .authenticated(let waiting, let subscriptions):
+            logger.info("authenticated to relay (NIP-42)")
+            queue.pushFront(waiting.map { .publish($0) })
+            for id in subscriptions {
+                if let subscription = core.subscription(id) { subscribe(subscription) }
+            }
+        case .authFailed(let waiting):
+            logger.warning("relay refused authentication", metadata: ["relay.error": "\(message)"])
+            for pending in waiting { pending.resolve(.rejected(reason: "auth-required: the relay refused our authentication (\(message))")) }
+        case .resolve(let pending):
+            let reason = RelayReason(message: message)
+            if accepted || reason == .duplicate {
+                metrics.publishAccepted.increment()
+                pending.resolve(.accepted(message: message))
+                return
+            }
+            switch reason {
+            case .rateLimited:
+                let attempt = pending.retried()
+                guard attempt <= core.configuration.maxPublishRetries else {
+                    metrics.publishFailed.increment()
+                    pending.resolve(.rejected(reason: message))
+                    return
+                }
+                metrics.publishRateLimited.increment()
+                var backoff = Backoff(initial: core.configuration.rateLimitBackoff, maximum: core.configuration.maximumBackoff)
+                var delay = Duration.zero
+                for _ in 0..<attempt { delay = backoff.next() }
+                logger.notice("relay rate-limited a publish; backing off", metadata: ["event.id": "\(pending.event.id)", "relay.retry_in": "\(delay)"])
+                state.withLock { $0.pausedUntil = .now + delay }
+                queue.pushFront([.publish(pending)])
+            case .authRequired:
+                let attempt = pending.retried()
+                guard attempt <= 2 else {
+                    metrics.publishFailed.increment()
+                    pending.resolve(.rejected(reason: message))
+                    return
+                }
+                state.withLock { $0.awaitingAuth.append(pending) }
+                authenticate()
+            default:
+                metrics.publishFailed.increment()
+                pending.resolve(.rejected(reason: message.isEmpty ? "rejected by the relay" : message))
+            }
+        }
+    }
+
+    private func handleClosed(_ id: SubscriptionID, reason: String) {
+        state.withLock { _ = $0.openSubscriptions.remove(id) }
+        if RelayReason(message: reason) == .authRequired {
+            let retry = state.withLock { state -> Bool in
+                guard !state.authenticated || state.authEventID != nil else { return false }
+                state.subscriptionsAwaitingAuth.insert(id)
+                return true
+            }
+            if retry {
+                authenticate()
+                return
+            }
+        }
+        core.closed(subscription: id, from: url, reason: reason)
+    }
+
+    /// Answers the latest NIP-42 challenge with a kind-22242 event (once per challenge).
+    private func authenticate() {
+        guard let keypair = core.keypair else { return }
+        let event: Event? = state.withLock { state in
+            guard let challenge = state.challenge, state.authEventID == nil, !state.authenticated else { return nil }
+            let event = UnsignedEvent(
+                pubkey: keypair.publicKey, createdAt: Int64(Date().timeIntervalSince1970), kind: .clientAuthentication,
+                tags: [["relay", url.string], ["challenge", challenge]]
+            ).sign(with: keypair)
+            state.authEventID = event.id
+            return event
+        }
+        guard let event else { return }
+        queue.pushFront([.text(ClientMessage.auth(event).jsonString)])
+    }
+}
+
+/// A relay changing state, for the journal (`relay.up`, `relay.down`) and logs.
+public struct RelayStateChange: Sendable {
+    public let url: RelayURL
+    public let state: RelayState
+    public let error: String?
+}

@@ -1,0 +1,39 @@
+import CoreMetrics
+
+/// The pool's metrics (STYLE §6): labels from small fixed sets; the relay label is a configured
+/// relay's URL, or "other" for relays named only by a request.
+struct RelayMetrics: Sendable {
+    let connected: Gauge
+    let reconnects: Counter
+    let received: Counter
+    let notices: Counter
+    let publishAccepted: Counter
+    let publishFailed: Counter
+    let publishRateLimited: Counter
+    let queueOverflow: Counter
+
+    init(relayLabel: String) {
+        let dims = [("relay", relayLabel)]
+        connected = Gauge(label: "pylon_relay_connected", dimensions: dims)
+        reconnects = Counter(label: "pylon_relay_reconnects_total", dimensions: dims)
+        received = Counter(label: "pylon_relay_events_received_total", dimensions: dims)
+        notices = Counter(label: "pylon_relay_notices_total", dimensions: dims)
+        publishAccepted = Counter(label: "pylon_relay_publishes_total", dimensions: dims + [("outcome", "accepted")])
+        publishFailed = Counter(label: "pylon_relay_publishes_total", dimensions: dims + [("outcome", "failed")])
+        publishRateLimited = Counter(label: "pylon_relay_publishes_total", dimensions: dims + [("outcome", "rate_limited")])
+        queueOverflow = Counter(label: "pylon_relay_queue_overflow_total", dimensions: dims)
+    }
+
+    /// Inbound events dropped, by reason.
+    enum Rejection: String, CaseIterable, Sendable {
+        case invalidID = "invalid_id"
+        case invalidSignature = "invalid_signature"
+        case duplicate
+        case filterMismatch = "filter_mismatch"
+        case unknownSubscription = "unknown_subscription"
+        case unparseable
+    }
+
+    static let rejected: [Rejection: Counter] = Dictionary(
+        uniqueKeysWithValues: Rejection.allCases.map { ($0, Counter(label: "pylon_relay_events_rejected_total", dimensions: [("reason", $0.rawValue)])) })
+}

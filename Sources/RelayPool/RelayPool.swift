@@ -1,0 +1,316 @@
+import Foundation
+import CoreMetrics
+public import Logging
+public import NostrCore
+public import ServiceLifecycle
+import Synchronization
+
+/// The shared relay pool (a ServiceLifecycle `Service`).
+///
+/// Connects to every configured relay and keeps the connections up; subscriptions are sent to
+/// every relay and re-sent after reconnects; inbound events are verified (id and signature) and
+/// delivered once per subscription; publishing reports each relay's OK.
+public final class RelayPool: Service, Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// Relays to read from and write to.
+        public var relays: [RelayURL]
+        public var pingInterval: Duration = .seconds(20)
+        public var initialBackoff: Duration = .seconds(1)
+        public var maximumBackoff: Duration = .seconds(60)
+        /// A connection that stayed up this long resets the backoff.
+        public var stableAfter: Duration = .seconds(60)
+        public var informationTimeout: Duration = .seconds(3)
+        public var publishTimeout: Duration = .seconds(10)
+        /// How long an event keeps trying to reach a relay that is down.
+        public var publishExpiry: Duration = .seconds(300)
+        public var maxQueuedEvents = 1000
+        public var maxPublishRetries = 5
+        public var rateLimitBackoff: Duration = .seconds(1)
+        /// Largest inbound message accepted.
+        public var maxMessageSize = 1 << 22
+        /// On reconnect, `since` is set this many seconds before the newest event seen.
+        public var resubscribeMargin: Int64 = 10
+        /// Ids remembered per subscription for dedupe (memory is bounded by this).
+        public var dedupeCapacity = 100_000
+
+        public init(relays: [RelayURL]) {
+            self.relays = relays
+        }
+    }
+
+    let core: PoolCore
+    private let connections = Mutex<[RelayURL: RelayConnection]>([:])
+    private let commands: AsyncStream<Command>
+    private let commandContinuation: AsyncStream<Command>.Continuation
+
+    enum Command: Sendable {
+        case start(RelayConnection)
+    }
+
+    /// - Parameters:
+    ///   - keypair: signs NIP-42 authentication; nil means the pool cannot authenticate.
+    public init(configuration: Configuration, keypair: Keypair?, logger: Logger = Logger(label: "pylon.relay")) {
+        core = PoolCore(configuration: configuration, keypair: keypair, logger: logger)
+        (commands, commandContinuation) = AsyncStream.makeStream()
+        for url in configuration.relays { _ = connection(for: url, configured: true) }
+    }
+
+    /// State changes of every relay (connecting, connected, backing off, closed).
+    public var stateChanges: AsyncStream<RelayStateChange> { core.stateChanges }
+
+    /// Runs the connections until graceful shutdown: then unsent events get a moment to go out
+    /// and the sockets close.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for connection in connections.withLock({ Array($0.values) }) {
+                group.addTask { await connection.run() }
+            }
+            await withGracefulShutdownHandler {
+                for await command in commands {
+                    switch command {
+                    case .start(let connection): group.addTask { await connection.run() }
+                    }
+                }
+            } onGracefulShutdown: {
+                self.commandContinuation.finish()
+            }
+            await drain(deadline: .now + .seconds(2))
+            for connection in connections.withLock({ Array($0.values) }) { await connection.stop() }
+        }
+        core.finishAll()
+    }
+
+    /// Waits up to `deadline` for queued events to go out.
+    private func drain(deadline: ContinuousClock.Instant) async {
+        while ContinuousClock.now < deadline {
+            let waiting = connections.withLock { $0.values.contains { $0.isConnected && $0.queue.publishCount > 0 } }
+            if !waiting { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private func connection(for url: RelayURL, configured: Bool) -> RelayConnection {
+        connections.withLock { connections in
+            if let existing = connections[url] { return existing }
+            let label = configured ? url.string : "other"
+            let connection = RelayConnection(url: url, core: core, metricsLabel: label)
+            connections[url] = connection
+            commandContinuation.yield(.start(connection))
+            return connection
+        }
+    }
+
+    /// Applies a new relay list (config reload): new relays connect, removed ones close.
+    public func update(relays: [RelayURL]) async {
+        core.updateRelays(relays)
+        let wanted = Set(relays)
+        let removed = connections.withLock { connections -> [RelayConnection] in
+            let gone = connections.keys.filter { !wanted.contains($0) }
+            return gone.compactMap { connections.removeValue(forKey: $0) }
+        }
+        for url in relays { _ = connection(for: url, configured: true) }
+        for connection in removed { await connection.stop() }
+    }
+
+    /// The configured relays, in order.
+    public var relays: [RelayURL] { core.relays }
+
+    /// Every relay's state for `status`.
+    public var statuses: [RelayStatus] {
+        let all = connections.withLock { $0 }
+        return core.relays.compactMap { all[$0]?.status }
+    }
+
+    /// Relays currently connected.
+    public var connectedCount: Int { connections.withLock { $0.values.filter(\.isConnected).count } }
+
+    // MARK: Subscriptions
+
+    /// Subscribes on every relay (or only `relays`). The subscription lives until closed or
+    /// until its stream is no longer iterated.
+    public func subscribe(_ filters: [Filter], relays: [RelayURL]? = nil, id: SubscriptionID? = nil) -> PoolSubscription {
+        let id = id ?? core.nextSubscriptionID()
+        let (stream, continuation) = AsyncStream<SubscriptionEvent>.makeStream()
+        let record = SubscriptionRecord(
+            id: id, filters: filters, relays: relays.map(Set.init), dedupeCapacity: core.configuration.dedupeCapacity,
+            continuation: continuation)
+        core.add(record)
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
+        let targets = relays.map { $0.map { connection(for: $0, configured: core.relays.contains($0)) } } ?? connections.withLock { Array($0.values) }
+        for connection in targets where record.includes(connection.url) { connection.subscribe(record) }
+        return PoolSubscription(id: id, events: stream, pool: self)
+    }
+
+    func unsubscribe(_ id: SubscriptionID) {
+        guard let record = core.remove(id) else { return }
+        record.continuation.finish()
+        for connection in connections.withLock({ Array($0.values) }) { connection.unsubscribe(id) }
+    }
+
+    /// Fetches stored events: subscribes, collects until every connected relay sent EOSE (or
+    /// `timeout`), then closes. Events are verified and deduplicated.
+    public func fetch(_ filters: [Filter], relays: [RelayURL]? = nil, timeout: Duration = .seconds(5)) async -> [Event] {
+        let expected = Set((relays ?? core.relays).filter { url in connections.withLock { $0[url]?.isConnected ?? false } })
+        let subscription = subscribe(filters, relays: relays)
+        defer { subscription.close() }
+        return await withTaskGroup(of: [Event]?.self) { group in
+            group.addTask {
+                var events: [Event] = []
+                var finished = Set<RelayURL>()
+                if expected.isEmpty { return events }
+                for await item in subscription.events {
+                    switch item {
+                    case .event(let event, _): events.append(event)
+                    case .endOfStoredEvents(let relay), .closed(let relay, _):
+                        finished.insert(relay)
+                        if finished.isSuperset(of: expected) { return events }
+                    }
+                }
+                return events
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            if let first { return first }
+            subscription.close()
+            var partial: [Event] = []
+            while let next = await group.next() { if let events = next { partial = events } }
+            return partial
+        }
+    }
+
+    // MARK: Publishing
+
+    /// Publishes to every configured relay plus `extraRelays` (for example a request's `relays`
+    /// tag). Waits until every relay answered or `timeout` passed (or, with `waitForAll: false`,
+    /// until the first relay accepts). Relays that do not answer in time keep trying in the
+    /// background until the event expires.
+    public func publish(_ event: Event, extraRelays: [RelayURL] = [], timeout: Duration? = nil, waitForAll: Bool = true) async -> PublishReport {
+        let text = ClientMessage.event(event).jsonString
+        let expires = ContinuousClock.now + core.configuration.publishExpiry
+        var targets = core.relays
+        for relay in extraRelays where !targets.contains(relay) { targets.append(relay) }
+        let pending = targets.map { url in
+            (url, connection(for: url, configured: core.relays.contains(url)).publish(event, text: text, expires: expires))
+        }
+        let timeout = timeout ?? core.configuration.publishTimeout
+        let outcomes = await withTaskGroup(of: (RelayURL, RelayPublishOutcome).self) { group in
+            for (url, item) in pending {
+                group.addTask { (url, await item.promise.wait(timeout: timeout) ?? .timedOut) }
+            }
+            var outcomes: [RelayURL: RelayPublishOutcome] = [:]
+            for await (url, outcome) in group {
+                outcomes[url] = outcome
+                if !waitForAll && outcome.isAccepted {
+                    group.cancelAll()
+                }
+            }
+            return outcomes
+        }
+        if !outcomes.values.contains(where: \.isAccepted) {
+            core.logger.warning("no relay accepted an event", metadata: ["event.id": "\(event.id)", "event.kind": "\(event.kind)"])
+        }
+        return PublishReport(eventID: event.id, outcomes: outcomes)
+    }
+}
+
+/// The state every connection shares: configuration, identity, subscriptions, state-change
+/// stream. Separate from ``RelayPool`` so connections do not retain the pool.
+final class PoolCore: Sendable {
+    let configuration: RelayPool.Configuration
+    let keypair: Keypair?
+    let logger: Logger
+    let stateChanges: AsyncStream<RelayStateChange>
+    private let stateContinuation: AsyncStream<RelayStateChange>.Continuation
+
+    private struct State {
+        var relays: [RelayURL]
+        var subscriptions: [SubscriptionID: SubscriptionRecord] = [:]
+        var counter = 0
+    }
+
+    private let state: Mutex<State>
+
+    init(configuration: RelayPool.Configuration, keypair: Keypair?, logger: Logger) {
+        self.configuration = configuration
+        self.keypair = keypair
+        self.logger = logger
+        state = Mutex(State(relays: configuration.relays))
+        (stateChanges, stateContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1000))
+    }
+
+    var relays: [RelayURL] { state.withLock { $0.relays } }
+
+    func updateRelays(_ relays: [RelayURL]) { state.withLock { $0.relays = relays } }
+
+    func emit(_ change: RelayStateChange) { stateContinuation.yield(change) }
+
+    func nextSubscriptionID() -> SubscriptionID {
+        state.withLock { state in
+            state.counter += 1
+            return "pylon-\(state.counter)"
+        }
+    }
+
+    func add(_ record: SubscriptionRecord) { state.withLock { $0.subscriptions[record.id] = record } }
+    func remove(_ id: SubscriptionID) -> SubscriptionRecord? { state.withLock { $0.subscriptions.removeValue(forKey: id) } }
+    func subscription(_ id: SubscriptionID) -> SubscriptionRecord? { state.withLock { $0.subscriptions[id] } }
+
+    func subscriptions(on relay: RelayURL) -> [SubscriptionRecord] {
+        state.withLock { $0.subscriptions.values.filter { $0.includes(relay) } }
+    }
+
+    /// Checks and delivers an inbound event: known subscription, not yet delivered, matching its
+    /// filters, valid id, valid signature. Runs on the connection's task.
+    func deliver(_ event: Event, subscription id: SubscriptionID, from relay: RelayURL) {
+        guard let record = subscription(id) else {
+            RelayMetrics.rejected[.unknownSubscription]?.increment()
+            return
+        }
+        if record.alreadyDelivered(event.id) {
+            RelayMetrics.rejected[.duplicate]?.increment()
+            return
+        }
+        guard Filter.anyMatches(record.filters, event) else {
+            RelayMetrics.rejected[.filterMismatch]?.increment()
+            logger.debug("relay sent an event that does not match the subscription", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
+            return
+        }
+        guard event.hasValidID else {
+            RelayMetrics.rejected[.invalidID]?.increment()
+            logger.notice("dropped an event whose id does not match its content", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
+            return
+        }
+        guard event.hasValidSignature else {
+            RelayMetrics.rejected[.invalidSignature]?.increment()
+            logger.notice("dropped an event with an invalid signature", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
+            return
+        }
+        guard record.markDelivered(event, from: relay) else {
+            RelayMetrics.rejected[.duplicate]?.increment()
+            return
+        }
+        record.continuation.yield(.event(event, relay: relay))
+    }
+
+    func endOfStoredEvents(subscription id: SubscriptionID, from relay: RelayURL) {
+        guard let record = subscription(id), record.markEndOfStoredEvents(relay) else { return }
+        record.continuation.yield(.endOfStoredEvents(relay: relay))
+    }
+
+    func closed(subscription id: SubscriptionID, from relay: RelayURL, reason: String) {
+        subscription(id)?.continuation.yield(.closed(relay: relay, reason: reason))
+    }
+
+    func finishAll() {
+        let records = state.withLock { state -> [SubscriptionRecord] in
+            defer { state.subscriptions = [:] }
+            return Array(state.subscriptions.values)
+        }
+        for record in records { record.continuation.finish() }
+        stateContinuation.finish()
+    }
+}
