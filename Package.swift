@@ -99,6 +99,8 @@ let package = Package(
             dependencies: [
                 "NostrCore", "PylonTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                // SHA-256 of vector files and long NIP-44 payloads.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
