@@ -1,6 +1,7 @@
 import ArgumentParser
 import Daemon
 import Foundation
+import NostrCore
 
 /// `pylon identity`: shows the node's public identity and where its files are.
 struct IdentityCommand: AsyncParsableCommand {

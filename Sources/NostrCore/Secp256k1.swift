@@ -1,4 +1,9 @@
 internal import CSecp256k1
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The process-wide libsecp256k1 context.
 ///
@@ -23,16 +28,24 @@ final class Secp256k1Context: @unchecked Sendable {
     }
 }
 
-/// Cryptographically secure random bytes from the operating system (getrandom/arc4random through
-/// the standard library's `SystemRandomNumberGenerator`).
+/// Cryptographically secure random bytes from the operating system's generator
+/// through `arc4random_buf` (glibc ≥ 2.36, BSD libc), one call per request (signing asks for 32 bytes every time).
 public enum SecureRandom {
     public static func bytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { fill($0) }
+        return out
     }
 
     public static func bytes32() -> Bytes32 {
-        var generator = SystemRandomNumberGenerator()
-        return Bytes32(storage: (generator.next(), generator.next(), generator.next(), generator.next()))
+        var value = Bytes32.zero
+        value.withUnsafeMutableBytes { fill($0) }
+        return value
+    }
+
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        // glibc ≥ 2.36 and every BSD libc have arc4random_buf (kernel entropy, no failure path).
+        arc4random_buf(base, buffer.count)
     }
 }

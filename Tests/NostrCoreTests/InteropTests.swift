@@ -57,3 +57,57 @@ struct InteropTests {
         }
     }
 }
+
+@Suite("Interop with rust-nostr: encryption and keys")
+struct EncryptionInteropTests {
+    static let plaintexts = ["a", "hello, world", "é 🎉 / \" \\ \n", String(repeating: "x", count: 1000), String(repeating: "🎉", count: 3000)]
+
+    @Test("NIP-44 v2 both ways")
+    func nip44() throws {
+        let alice = SecretKey.generate()
+        let bob = SecretKey.generate()
+        // pylon encrypts (alice → bob); nostr-sdk decrypts as bob.
+        let key = try NIP44.conversationKey(secretKey: alice, publicKey: bob.publicKey)
+        let ours = try Self.plaintexts.map { try NIP44.encrypt($0, conversationKey: key) }
+        let decrypted = try PythonPeers.oracle(ours.map { ["op": "nip44_decrypt", "sk": bob.hex, "pk": alice.publicKey.hex, "payload": $0] })
+        for (plaintext, answer) in zip(Self.plaintexts, decrypted) {
+            #expect(try answer.get() as? String == plaintext)
+        }
+        // nostr-sdk encrypts (bob → alice); pylon decrypts as alice.
+        let theirs = try PythonPeers.oracle(Self.plaintexts.map { ["op": "nip44_encrypt", "sk": bob.hex, "pk": alice.publicKey.hex, "plaintext": $0] })
+        for (plaintext, answer) in zip(Self.plaintexts, theirs) {
+            let payload = try #require(try answer.get() as? String)
+            #expect(try NIP44.decrypt(payload, conversationKey: key) == plaintext)
+        }
+    }
+
+    @Test("NIP-04 both ways")
+    func nip04() throws {
+        let alice = SecretKey.generate()
+        let bob = SecretKey.generate()
+        let ours = try Self.plaintexts.map { try NIP04.encrypt($0, secretKey: alice, publicKey: bob.publicKey) }
+        let decrypted = try PythonPeers.oracle(ours.map { ["op": "nip04_decrypt", "sk": bob.hex, "pk": alice.publicKey.hex, "content": $0] })
+        for (plaintext, answer) in zip(Self.plaintexts, decrypted) {
+            #expect(try answer.get() as? String == plaintext)
+        }
+        let theirs = try PythonPeers.oracle(Self.plaintexts.map { ["op": "nip04_encrypt", "sk": bob.hex, "pk": alice.publicKey.hex, "plaintext": $0] })
+        for (plaintext, answer) in zip(Self.plaintexts, theirs) {
+            let content = try #require(try answer.get() as? String)
+            #expect(try NIP04.decrypt(content, secretKey: alice, publicKey: bob.publicKey) == plaintext)
+        }
+    }
+
+    @Test("NIP-06 keys from fresh phrases match nostr-sdk's Keys.from_mnemonic")
+    func nip06() throws {
+        let phrases = (0..<6).map { Mnemonic.generate(wordCount: $0 % 2 == 0 ? 12 : 24) }
+        let answers = try PythonPeers.oracle(phrases.enumerated().map { index, mnemonic in
+            ["op": "from_mnemonic", "mnemonic": mnemonic.phrase, "account": index % 3]
+        })
+        for (index, (mnemonic, answer)) in zip(phrases, answers).enumerated() {
+            let keys = try #require(try answer.get() as? [String: Any])
+            let ours = NIP06.keypair(from: mnemonic, account: UInt32(index % 3))
+            #expect(keys["pk"] as? String == ours.publicKey.hex)
+            #expect(keys["sk"] as? String == ours.secretKey.hex)
+        }
+    }
+}
