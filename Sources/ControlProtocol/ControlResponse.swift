@@ -1,7 +1,7 @@
 /// A response on the control socket: one JSON object with one key, like the requests.
 ///
 /// `{"Pong":null}`, `{"Ok":null}`, `{"Error":"message"}`, `{"Status":{...}}`, `{"State":{...}}`,
-/// `{"Token":"text"}`, `{"JobResult":{...}}`, `{"Events":[...]}`. Reading also accepts the bare
+/// `{"Token":"text"}`, `{"JobResult":{...}}`, `{"Events":[...]}`, `{"Reloaded":{...}}`. Reading also accepts the bare
 /// strings `"Pong"` and `"Ok"` that the reference daemon writes.
 public enum ControlResponse: Sendable, Equatable {
     case pong
@@ -15,8 +15,10 @@ public enum ControlResponse: Sendable, Equatable {
     case token(String)
     case jobResult(JobResult)
     case events([JournalEntry])
+    /// A successful `Reload`: what changed, what needs a restart, what was ignored.
+    case reloaded(ReloadSummary)
 
-    public static let names = ["Pong", "Ok", "Error", "Status", "State", "Token", "JobResult", "Events"]
+    public static let names = ["Pong", "Ok", "Error", "Status", "State", "Token", "JobResult", "Events", "Reloaded"]
 
     public var name: String {
         switch self {
@@ -28,6 +30,7 @@ public enum ControlResponse: Sendable, Equatable {
         case .token: "Token"
         case .jobResult: "JobResult"
         case .events: "Events"
+        case .reloaded: "Reloaded"
         }
     }
 
@@ -77,6 +80,51 @@ extension JobResult: JSONRepresentable {
     }
 }
 
+/// The answer to a successful `Reload` (SPEC §12): `{"changed": [...], "needs_restart": [...],
+/// "warnings": [...], "message": "..."}`. Keys are dotted config keys (`provider.price_msats`);
+/// `needs_restart` lists the changed keys that apply only after a restart (`http.listen`).
+public struct ReloadSummary: Sendable, Equatable {
+    public var changed: [String]
+    public var needsRestart: [String]
+    /// Ignored keys and similar notes, one sentence each.
+    public var warnings: [String]
+    /// One sentence for the user.
+    public var message: String
+
+    public init(changed: [String] = [], needsRestart: [String] = [], warnings: [String] = [], message: String) {
+        self.changed = changed
+        self.needsRestart = needsRestart
+        self.warnings = warnings
+        self.message = message
+    }
+}
+
+extension ReloadSummary: JSONRepresentable {
+    public init(json: JSONValue) throws(ControlProtocolError) {
+        let reader = try ObjectReader(json, path: "Reloaded")
+        func strings(_ key: String) throws(ControlProtocolError) -> [String] {
+            guard reader.object[key] != nil else { return [] }
+            return try reader.map(key) { (value, path) throws(ControlProtocolError) in
+                guard let text = value.stringValue else {
+                    throw ControlProtocolError(.invalidMessage, "\(path): expected a string, got \(value.typeDescription)")
+                }
+                return text
+            }
+        }
+        self.changed = try strings("changed")
+        self.needsRestart = try strings("needs_restart")
+        self.warnings = try strings("warnings")
+        self.message = try reader.optionalString("message") ?? ""
+    }
+
+    public var json: JSONValue {
+        [
+            "changed": .array(changed.map(JSONValue.string)), "needs_restart": .array(needsRestart.map(JSONValue.string)),
+            "warnings": .array(warnings.map(JSONValue.string)), "message": .string(message),
+        ]
+    }
+}
+
 extension ControlResponse: JSONRepresentable {
     public init(json: JSONValue) throws(ControlProtocolError) {
         let name: String
@@ -118,6 +166,7 @@ extension ControlResponse: JSONRepresentable {
             entries.reserveCapacity(array.count)
             for element in array { entries.append(try JournalEntry(json: element)) }
             self = .events(entries)
+        case "Reloaded": self = .reloaded(try ReloadSummary(json: payload))
         default:
             throw ControlProtocolError(
                 .unknownMessage, "unknown response \"\(name)\"; known responses: \(Self.names.joined(separator: ", "))")
@@ -134,6 +183,7 @@ extension ControlResponse: JSONRepresentable {
         case .token(let text): payload = .string(text)
         case .jobResult(let result): payload = result.json
         case .events(let entries): payload = .array(entries.map(\.json))
+        case .reloaded(let summary): payload = summary.json
         }
         return .object(JSONObject([.init(key: name, value: payload)]))
     }

@@ -77,11 +77,13 @@ struct JSONParser {
         try enter()
         defer { depth -= 1 }
         index += 1  // {
-        var object = JSONObject()
+        // Members and a set of their keys: linear even for an object with very many keys.
+        var members: [JSONObject.Member] = []
+        var keys = Set<String>()
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object(JSONObject())
         }
         while true {
             skipWhitespace()
@@ -97,11 +99,11 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue()
-            if object[key] != nil {
+            guard keys.insert(key).inserted else {
                 index = keyStart
                 throw error("duplicate key \"\(key)\"")
             }
-            object[key] = value
+            members.append(JSONObject.Member(key: key, value: value))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -110,7 +112,7 @@ struct JSONParser {
             }
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
-                return .object(object)
+                return .object(JSONObject(uniqueMembers: members))
             }
             throw error("expected ',' or '}' but found \(describeCurrent())")
         }

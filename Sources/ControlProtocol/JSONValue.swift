@@ -103,6 +103,11 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
         self.members = []
     }
 
+    /// Members known to have distinct keys (the parser checks), taken as they are.
+    init(uniqueMembers: [Member]) {
+        self.members = uniqueMembers
+    }
+
     public init(_ members: [Member]) {
         self.members = []
         for member in members { self[member.key] = member.value }

@@ -1,3 +1,4 @@
+public import ControlProtocol
 public import Foundation
 public import Logging
 public import ServiceLifecycle
@@ -36,6 +37,21 @@ public enum ReloadOutcome: Sendable, Equatable {
         case .unchanged: "configuration unchanged"
         case .failed(let error): "the configuration was not reloaded, the running one stays: \(error)"
         case .stopped: "the daemon is shutting down"
+        }
+    }
+
+    /// The answer to the socket's `Reload`: `Reloaded` with the details, or `Error` with the reason.
+    public var controlResponse: ControlResponse {
+        switch self {
+        case .applied(let change, let warnings):
+            .reloaded(
+                ReloadSummary(
+                    changed: change.changedKeys, needsRestart: change.needsRestart, warnings: warnings.map(\.description),
+                    message: change.summary))
+        case .unchanged(let warnings):
+            .reloaded(ReloadSummary(warnings: warnings.map(\.description), message: message))
+        case .failed, .stopped:
+            .error(message)
         }
     }
 }

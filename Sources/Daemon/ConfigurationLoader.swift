@@ -111,6 +111,11 @@ extension PylonConfiguration {
     public static func parse(_ text: String, file: String, baseDirectory: URL? = nil) throws(ConfigurationError)
         -> LoadedConfiguration
     {
+        // The TOML parser reads a C string: a NUL byte would silently cut the file short.
+        if let nul = text.utf8.firstIndex(of: 0) {
+            let line = text.utf8[..<nul].count(where: { $0 == 0x0A }) + 1
+            throw ConfigurationError(.syntax, file: file, issues: [.init(line: line, message: "invalid TOML: a NUL byte")])
+        }
         let root: [String: TOMLNode]
         do {
             let table = try TOMLTable(string: text)

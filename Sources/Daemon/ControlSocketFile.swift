@@ -99,13 +99,14 @@ enum ControlSocketFile {
             unlink(path)
             throw ControlServerError(.bindFailed, "cannot set the mode of the control socket \(path): \(errorText(code))")
         }
-        return (descriptor, Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+        return (descriptor, Identity(device: UInt64(truncatingIfNeeded: info.st_dev), inode: UInt64(truncatingIfNeeded: info.st_ino)))
     }
 
     /// Removes `path` if it is still the socket this process bound.
     static func remove(_ path: String, ifStill identity: Identity) {
         var info = stat()
-        guard lstat(path, &info) == 0, UInt64(info.st_dev) == identity.device, UInt64(info.st_ino) == identity.inode else {
+        guard lstat(path, &info) == 0, UInt64(truncatingIfNeeded: info.st_dev) == identity.device,
+            UInt64(truncatingIfNeeded: info.st_ino) == identity.inode else {
             return
         }
         unlink(path)

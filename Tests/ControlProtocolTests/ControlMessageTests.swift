@@ -147,3 +147,19 @@ struct ControlMessageTests {
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"Nope":null}"#.utf8)) }
     }
 }
+
+@Suite("Reload answer")
+struct ReloadAnswerTests {
+    @Test("Reloaded round-trips with its fields")
+    func reloaded() throws {
+        let summary = ReloadSummary(
+            changed: ["relays", "http.listen"], needsRestart: ["http.listen"], warnings: ["config.toml:3: unknown key"],
+            message: "applied relays; http.listen changed but needs a restart")
+        let text = ControlResponse.reloaded(summary).jsonText
+        #expect(
+            text
+                == #"{"Reloaded":{"changed":["relays","http.listen"],"needs_restart":["http.listen"],"warnings":["config.toml:3: unknown key"],"message":"applied relays; http.listen changed but needs a restart"}}"#
+        )
+        #expect(try ControlLine.decodeResponse(Array(text.utf8)) == .reloaded(summary))
+    }
+}

@@ -127,3 +127,18 @@ struct StatusReportTests {
         #expect(RFC3339.string(from: Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
     }
 }
+
+@Suite("Hostile JSON")
+struct HostileJSONTests {
+    @Test("an object with very many keys parses in linear time")
+    func manyKeys() throws {
+        var text = "{"
+        for index in 0..<20_000 { text += "\"k\(index)\":\(index)," }
+        text += "\"end\":0}"
+        let started = ContinuousClock.now
+        let value = try JSONValue(parsing: text)
+        #expect(value.objectValue?.count == 20_001)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(throws: ControlProtocolError.self) { try ControlLine.decodeRequest(Array(text.utf8)) }
+    }
+}

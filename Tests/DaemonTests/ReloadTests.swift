@@ -1,3 +1,4 @@
+import ControlProtocol
 import Daemon
 import Foundation
 import Logging
@@ -168,5 +169,32 @@ struct ReloadTests {
             try await tasks.waitForAll()
         }
         #expect(await reloader.reload() == .stopped)
+    }
+}
+
+@Suite("Reload outcome")
+struct ReloadOutcomeTests {
+    @Test("outcomes map to the socket's answers")
+    func controlResponse() throws {
+        let change = ConfigurationChange(changedKeys: ["log.level", "http.listen"])
+        guard case .reloaded(let summary) = ReloadOutcome.applied(change, warnings: []).controlResponse else {
+            Issue.record("expected Reloaded")
+            return
+        }
+        #expect(summary.changed == ["log.level", "http.listen"])
+        #expect(summary.needsRestart == ["http.listen"])
+        #expect(summary.message.contains("needs a restart"))
+        let error = ConfigurationError(.invalidValue, file: "c.toml", issues: [.init(key: "log.level", line: 2, message: "expected a level")])
+        #expect(ReloadOutcome.failed(error).controlResponse == .error("the configuration was not reloaded, the running one stays: c.toml:2: log.level: expected a level"))
+        #expect(ReloadOutcome.stopped.controlResponse == .error("the daemon is shutting down"))
+    }
+
+    @Test("a NUL byte in the file is a syntax error with its line")
+    func nulByte() {
+        #expect {
+            try PylonConfiguration.parse("relays = []\n[log]\nlevel = \"info\u{0}\"\n", file: "c.toml")
+        } throws: { error in
+            (error as? ConfigurationError)?.line == 3
+        }
     }
 }
