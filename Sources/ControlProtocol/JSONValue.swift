@@ -1,13 +1,3 @@
-/// ControlProtocol: the control-socket messages (`ControlRequest`, `ControlResponse`), the shared
-/// `StatusReport` and `JournalEntry` types, and `ControlClient`. Imports nothing but Foundation and the
-/// C library, so the CLI can talk to the daemon without linking the daemon's dependencies.
-///
-/// The wire format is one JSON value per line in each direction, with the seed's externally tagged
-/// shapes (`{"Ping":null}`, `{"Status":{...}}`). A small JSON reader and writer live here so that the
-/// output is compact, one line, keeps field order, never escapes `/`, and so that a malformed request
-/// gets a precise message.
-
-
 /// A JSON value: the payload type for journal data, `DumpState` snapshots and anything else whose
 /// shape is open.
 ///

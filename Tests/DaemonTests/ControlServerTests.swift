@@ -53,6 +53,21 @@ struct ControlServerTests {
         }
     }
 
+    @Test("Status is answered at once while another connection waits on a slow job")
+    func statusWhileBusy() async throws {
+        try await ServerFixture().run { path in
+            let slow = try RawClient(path: path)
+            slow.send(#"{"SubmitJob":{"prompt":"slow"}}"# + "\n")
+            try await offPool {
+                let started = ContinuousClock.now
+                let client = try ControlClient(socketPath: path, timeout: .seconds(2))
+                #expect(try client.send(.status) == .status(FakeHandler.report))
+                #expect(ContinuousClock.now - started < .seconds(2))
+            }
+            _ = slow
+        }
+    }
+
     @Test("a streaming SubmitJob sends Tokens, then the JobResult last")
     func streaming() async throws {
         try await ServerFixture().run { path in

@@ -51,6 +51,9 @@ struct FakeHandler: ControlHandler {
         case .events(let since):
             if since == 999 { return }  // answers nothing: the server must say so
             try await reply(.events([JournalEntry(seq: since + 1, time: Date(timeIntervalSince1970: 0), kind: .daemonStarted)]))
+        case .submitJob(let job) where job.prompt == "slow":
+            try await Task.sleep(for: .seconds(30))  // cancelled when the server stops
+            try await reply(.error("too slow"))
         case .submitJob(let job):
             let words = job.prompt.split(separator: " ").map(String.init)
             if job.stream {

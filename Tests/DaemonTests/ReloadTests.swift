@@ -15,8 +15,8 @@ import Darwin
 @Suite("Config watching and reload")
 struct ReloadTests {
     /// Counts the watcher's notifications while `body` runs.
-    func watching(_ file: URL, _ body: (Recorder<Int>) async throws -> Void) async throws {
-        let stream = try ConfigFileWatcher(file: file, debounce: .milliseconds(50)).changes()
+    func watching(_ file: URL, debounce: Duration = .milliseconds(50), _ body: (Recorder<Int>) async throws -> Void) async throws {
+        let stream = try ConfigFileWatcher(file: file, debounce: debounce).changes()
         let seen = Recorder<Int>()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -59,15 +59,15 @@ struct ReloadTests {
     func filtering() async throws {
         let home = try TestHome()
         let file = try home.write("relays = []\n", to: "config.toml")
-        try await watching(file) { seen in
+        try await watching(file, debounce: .milliseconds(250)) { seen in
             try home.write("x", to: "pylon.db")
             try home.write("y", to: "other.toml")
             try await Task.sleep(for: .milliseconds(300))
             #expect(seen.count == 0)
             for index in 0..<5 { try home.write("relays = [] # \(index)\n", to: "config.toml") }
             #expect(await awaitCondition { seen.count >= 1 })
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(seen.count <= 2)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(seen.count <= 2)  // five writes, one notification (two if the machine stalls)
         }
     }
 
