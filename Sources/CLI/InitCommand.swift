@@ -97,7 +97,7 @@ struct InitCommand: AsyncParsableCommand {
         guard !FileManager.default.fileExists(atPath: paths.configFile.path) else { return false }
         do {
             try FileSystem.makePrivateDirectory(paths.configDirectory)
-            try FileSystem.writePrivateFile(paths.configFile, contents: Data(DefaultConfiguration.text.utf8))
+            try FileSystem.writePrivateFile(paths.configFile, contents: Data(PylonConfiguration.defaultFileText.utf8))
         } catch {
             throw Output.fail(error.message)
         }

@@ -1,41 +1,44 @@
-/// The commented `config.toml` that `pylon init` writes: every key with its default (SPEC §4).
-public enum DefaultConfiguration {
-    public static let text = """
-        # pylon configuration. Every key is optional; the values below are the defaults.
-        # Reload after editing with `pylon reload` (or SIGHUP); the daemon also notices file changes.
+extension PylonConfiguration {
+    /// The commented `config.toml` that `pylon init` writes: every key at its default, with what it
+    /// does. Parsing it gives exactly ``defaults`` (a test holds this).
+    public static let defaultFileText = """
+        # pylon configuration. Every key is optional: a missing key takes the default shown here.
+        # After an edit the running daemon reloads it (or run `pylon reload`); only [http].listen
+        # needs a restart.
 
-        # Relays to read job requests from and publish results to.
+        # Relays to serve jobs on and publish to (wss:// or ws://).
         relays = ["wss://relay.damus.io", "wss://nos.lol", "wss://relay.primal.net"]
 
         [provider]
-        kinds = [5050]                 # job kinds served (5050 text generation; 5000, 5001, 5002 also known)
-        price_msats = 0                # per job; 0 = free; > 0 needs [wallet]
-        max_concurrent_jobs = 2        # jobs running at once
-        max_queue = 64                 # jobs waiting; more are refused with "busy"
-        job_timeout_secs = 120         # deadline per job
-        max_input_bytes = 16384        # larger inputs are refused
-        max_request_age_secs = 600     # older requests are ignored
-        default_model = ""             # "" = the first model of the first ready backend
-        announce = true                # NIP-89 handler info and a heartbeat every 300 s
-        name = "pylon"                 # shown in the NIP-89 announcement
-        about = ""
+        kinds = [5050]                   # NIP-90 job kinds served (5000-5999)
+        price_msats = 0                  # per job; 0 = free; > 0 needs [wallet]
+        max_concurrent_jobs = 2          # jobs running at once
+        max_queue = 64                   # jobs waiting for a slot; more are refused as "busy"
+        job_timeout_secs = 120           # a job running longer fails
+        max_input_bytes = 16384          # larger inputs are refused
+        max_request_age_secs = 600       # older requests are ignored
+        default_model = ""               # "" = the first model of the preferred backend
+        announce = true                  # NIP-89 handler info + heartbeat
+        name = "pylon"                   # shown in the NIP-89 announcement
+        about = ""                       # shown in the NIP-89 announcement
 
         [backends]
-        preference = ["apple_fm", "ollama", "llamacpp", "openai"]
+        preference = ["apple_fm", "ollama", "llamacpp", "openai"]   # tried in this order
         ollama_url = "http://127.0.0.1:11434"
         llamacpp_url = "http://127.0.0.1:8080"
-        openai_url = ""                # any OpenAI-compatible server; "" = off
-        openai_api_key_env = "OPENAI_API_KEY"
+        openai_url = ""                  # any OpenAI-compatible server ("" = none)
+        openai_api_key_env = "OPENAI_API_KEY"   # the environment variable holding its API key
 
         [wallet]
-        nwc = ""                       # nostr+walletconnect://... (or nwc_file = "path")
+        nwc = ""                         # nostr+walletconnect://... (NIP-47); a secret: keep this file private
+        # nwc_file = "nwc.secret"        # or read the URI from a file (relative to this directory)
 
         [http]
-        listen = "127.0.0.1:3000"      # metrics and health; "" disables
+        listen = "127.0.0.1:3000"        # /metrics, /healthz, /readyz; "" disables
 
         [log]
-        level = "info"                 # PYLON_LOG overrides: trace|debug|info|notice|warning|error|critical
-        format = "text"                # or "json"
+        level = "info"                   # trace|debug|info|notice|warning|error|critical; PYLON_LOG overrides
+        format = "text"                  # or "json": one JSON object per line
 
         """
 }

@@ -25,26 +25,7 @@ public enum PylonBinary {
     }
 }
 
-/// A temporary `PYLON_HOME`, removed when the test is done with it. Paths are kept short because
-/// a Unix socket path may not exceed about 104 bytes.
-public final class TestHome: Sendable {
-    public let url: URL
-
-    public init() throws {
-        var template = Array("/tmp/pylon-test-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw CocoaError(.fileWriteUnknown)
-        }
-        url = URL(fileURLWithPath: String(cString: made), isDirectory: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(at: url)
-    }
-
-    public var path: String { url.path }
-    public func file(_ name: String) -> URL { url.appending(path: name) }
-
+extension TestHome {
     /// Runs `pylon` with this home and returns what it printed.
     @discardableResult
     public func pylon(_ arguments: String..., stdin: String? = nil, environment: [String: String] = [:]) throws -> CommandResult {
