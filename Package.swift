@@ -128,6 +128,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RelayPoolTests",
+            dependencies: [
+                "RelayPool", "NostrCore", "PylonTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["pylon", "NostrCore", "PylonTestSupport"],
             swiftSettings: swiftSettings

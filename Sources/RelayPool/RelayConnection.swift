@@ -302,7 +302,7 @@ final class RelayConnection: Sendable {
         do {
             message = try RelayMessage(json: text)
         } catch {
-            RelayMetrics.rejected[.unparseable]?.increment()
+            core.reject(.unparseable)
             logger.debug("unparseable relay message", metadata: ["relay.error": "\(error)"])
             return
         }

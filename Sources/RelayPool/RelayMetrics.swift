@@ -24,16 +24,22 @@ struct RelayMetrics: Sendable {
         queueOverflow = Counter(label: "pylon_relay_queue_overflow_total", dimensions: dims)
     }
 
-    /// Inbound events dropped, by reason.
-    enum Rejection: String, CaseIterable, Sendable {
-        case invalidID = "invalid_id"
-        case invalidSignature = "invalid_signature"
-        case duplicate
-        case filterMismatch = "filter_mismatch"
-        case unknownSubscription = "unknown_subscription"
-        case unparseable
-    }
+    static let rejected: [InboundRejection: Counter] = Dictionary(
+        uniqueKeysWithValues: InboundRejection.allCases.map { ($0, Counter(label: "pylon_relay_events_rejected_total", dimensions: [("reason", $0.rawValue)])) })
+}
 
-    static let rejected: [Rejection: Counter] = Dictionary(
-        uniqueKeysWithValues: Rejection.allCases.map { ($0, Counter(label: "pylon_relay_events_rejected_total", dimensions: [("reason", $0.rawValue)])) })
+/// Why an inbound event or message was dropped.
+public enum InboundRejection: String, CaseIterable, Sendable {
+    case invalidID = "invalid_id"
+    case invalidSignature = "invalid_signature"
+    case duplicate
+    case filterMismatch = "filter_mismatch"
+    case unknownSubscription = "unknown_subscription"
+    case unparseable
+}
+
+/// Counts since the pool started, for `status` and tests (the same figures go to metrics).
+public struct RelayPoolStatistics: Sendable, Hashable {
+    public var delivered = 0
+    public var rejected: [InboundRejection: Int] = [:]
 }

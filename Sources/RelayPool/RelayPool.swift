@@ -62,9 +62,7 @@ public final class RelayPool: Service, Sendable {
     /// and the sockets close.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
-            for connection in connections.withLock({ Array($0.values) }) {
-                group.addTask { await connection.run() }
-            }
+            // Every connection, including those made in `init`, arrives as a `.start` command.
             await withGracefulShutdownHandler {
                 for await command in commands {
                     switch command {
@@ -120,6 +118,9 @@ public final class RelayPool: Service, Sendable {
         let all = connections.withLock { $0 }
         return core.relays.compactMap { all[$0]?.status }
     }
+
+    /// Events delivered and dropped since start.
+    public var statistics: RelayPoolStatistics { core.statistics }
 
     /// Relays currently connected.
     public var connectedCount: Int { connections.withLock { $0.values.filter(\.isConnected).count } }
@@ -233,6 +234,14 @@ final class PoolCore: Sendable {
     }
 
     private let state: Mutex<State>
+    private let counts = Mutex(RelayPoolStatistics())
+
+    var statistics: RelayPoolStatistics { counts.withLock { $0 } }
+
+    func reject(_ reason: InboundRejection) {
+        RelayMetrics.rejected[reason]?.increment()
+        counts.withLock { $0.rejected[reason, default: 0] += 1 }
+    }
 
     init(configuration: RelayPool.Configuration, keypair: Keypair?, logger: Logger) {
         self.configuration = configuration
@@ -267,32 +276,33 @@ final class PoolCore: Sendable {
     /// filters, valid id, valid signature. Runs on the connection's task.
     func deliver(_ event: Event, subscription id: SubscriptionID, from relay: RelayURL) {
         guard let record = subscription(id) else {
-            RelayMetrics.rejected[.unknownSubscription]?.increment()
+            reject(.unknownSubscription)
             return
         }
         if record.alreadyDelivered(event.id) {
-            RelayMetrics.rejected[.duplicate]?.increment()
+            reject(.duplicate)
             return
         }
         guard Filter.anyMatches(record.filters, event) else {
-            RelayMetrics.rejected[.filterMismatch]?.increment()
+            reject(.filterMismatch)
             logger.debug("relay sent an event that does not match the subscription", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
             return
         }
         guard event.hasValidID else {
-            RelayMetrics.rejected[.invalidID]?.increment()
+            reject(.invalidID)
             logger.notice("dropped an event whose id does not match its content", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
             return
         }
         guard event.hasValidSignature else {
-            RelayMetrics.rejected[.invalidSignature]?.increment()
+            reject(.invalidSignature)
             logger.notice("dropped an event with an invalid signature", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
             return
         }
         guard record.markDelivered(event, from: relay) else {
-            RelayMetrics.rejected[.duplicate]?.increment()
+            reject(.duplicate)
             return
         }
+        counts.withLock { $0.delivered += 1 }
         record.continuation.yield(.event(event, relay: relay))
     }
 

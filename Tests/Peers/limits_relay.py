@@ -1,0 +1,74 @@
+"""A minimal relay that announces strict NIP-11 limits, for pylon's tests of client-side limits.
+
+Serves a NIP-11 document with `limitation` (max_message_length, max_event_tags, max_subscriptions)
+and a websocket that answers every EVENT with OK true and every REQ with EOSE. GET /received lists
+every message it got, so a test can check that an oversized message was never sent.
+
+Prints its ws:// URL on the first line of stdout; runs until stdin closes or SIGTERM.
+"""
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from aiohttp import WSMsgType, web
+
+received = []
+
+
+async def handler(request):
+    if request.headers.get("Accept") == "application/nostr+json":
+        return web.json_response({"name": "limits", "supported_nips": [1, 11], "limitation": LIMITS},
+                                 content_type="application/nostr+json")
+    ws = web.WebSocketResponse(max_msg_size=4 * 1024 * 1024)
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        received.append(msg.data)
+        try:
+            item = json.loads(msg.data)
+        except ValueError:
+            continue
+        if item[0] == "EVENT":
+            await ws.send_str(json.dumps(["OK", item[1]["id"], True, ""]))
+        elif item[0] == "REQ":
+            await ws.send_str(json.dumps(["EOSE", item[1]]))
+    return ws
+
+
+async def listing(_request):
+    return web.json_response(received)
+
+
+async def main():
+    # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    global LIMITS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--limits", default='{"max_message_length": 2000, "max_event_tags": 5, "max_subscriptions": 1}')
+    args = parser.parse_args()
+    LIMITS = json.loads(args.limits)
+    app = web.Application()
+    app.router.add_get("/received", listing)
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", args.port).start()
+    print(f"ws://127.0.0.1:{args.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+    except (PermissionError, ValueError, OSError):
+        pass  # stdin is not a pipe (e.g. /dev/null): run until a signal
+
+    await stop.wait()
+    await runner.cleanup()
+
+
+asyncio.run(main())

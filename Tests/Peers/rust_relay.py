@@ -1,0 +1,52 @@
+"""rust-nostr's relay (LocalRelay from the nostr-sdk package) on 127.0.0.1, for pylon's tests.
+
+Prints the relay URL on the first line of stdout once it accepts connections, then runs until
+stdin closes or SIGTERM/SIGINT arrives.
+
+  rust_relay.py --port N [--nip42 read|write|both] [--notes-per-minute N] [--max-reqs N]
+"""
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from nostr_sdk import LocalRelayBuilder, LocalRelayBuilderNip42, LocalRelayBuilderNip42Mode, RateLimit
+
+
+async def main():
+    # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--nip42", choices=["read", "write", "both"])
+    parser.add_argument("--notes-per-minute", type=int, default=1_000_000)
+    parser.add_argument("--max-reqs", type=int, default=10_000)
+    args = parser.parse_args()
+
+    builder = LocalRelayBuilder().addr("127.0.0.1").port(args.port)
+    builder = builder.rate_limit(RateLimit(max_reqs=args.max_reqs, notes_per_minute=args.notes_per_minute))
+    if args.nip42:
+        mode = {"read": LocalRelayBuilderNip42Mode.READ, "write": LocalRelayBuilderNip42Mode.WRITE,
+                "both": LocalRelayBuilderNip42Mode.BOTH}[args.nip42]
+        builder = builder.nip42(LocalRelayBuilderNip42(mode=mode))
+    relay = builder.build()
+    await relay.run()
+    print(str(await relay.url()), flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+    except (PermissionError, ValueError, OSError):
+        pass  # stdin is not a pipe (e.g. /dev/null): run until a signal
+
+    await stop.wait()
+    relay.shutdown()
+    # The bindings keep background tasks alive after shutdown; leave at once.
+    os._exit(0)
+
+
+asyncio.run(main())
