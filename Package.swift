@@ -142,6 +142,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "relay-bench",
+            dependencies: ["NostrCore", "RelayPool", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/RelayBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "crypto-bench",
             dependencies: ["NostrCore", "CSecp256k1"],
             path: "Benchmarks/CryptoBenchmark",

@@ -22,10 +22,13 @@ async def main():
     parser.add_argument("--nip42", choices=["read", "write", "both"])
     parser.add_argument("--notes-per-minute", type=int, default=1_000_000)
     parser.add_argument("--max-reqs", type=int, default=10_000)
+    parser.add_argument("--max-filter-limit", type=int)
     args = parser.parse_args()
 
     builder = LocalRelayBuilder().addr("127.0.0.1").port(args.port)
     builder = builder.rate_limit(RateLimit(max_reqs=args.max_reqs, notes_per_minute=args.notes_per_minute))
+    if args.max_filter_limit:
+        builder = builder.max_filter_limit(args.max_filter_limit).default_filter_limit(args.max_filter_limit)
     if args.nip42:
         mode = {"read": LocalRelayBuilderNip42Mode.READ, "write": LocalRelayBuilderNip42Mode.WRITE,
                 "both": LocalRelayBuilderNip42Mode.BOTH}[args.nip42]
