@@ -128,8 +128,8 @@ enum OllamaWire {
     }
 
     /// One line of the `/api/chat` stream (or the whole non-streamed answer).
-    struct ChatChunk: Decodable {
-        struct Message: Decodable {
+    struct ChatChunk: Decodable, Equatable {
+        struct Message: Decodable, Equatable {
             let content: String?
         }
         let message: Message?
@@ -144,6 +144,50 @@ enum OllamaWire {
             case doneReason = "done_reason"
             case promptEvalCount = "prompt_eval_count"
             case evalCount = "eval_count"
+        }
+
+        /// Reads a line with ``JSONScanner``; nil when it cannot (then `JSONDecoder` decides).
+        static func scan(_ line: ByteBuffer) -> ChatChunk? {
+            line.withUnsafeReadableBytes { bytes in
+                var scanner = JSONScanner(bytes)
+                var message: Message?
+                var done: Bool?
+                var doneReason: String?
+                var promptEvalCount: Int?
+                var evalCount: Int?
+                var error: String?
+                let read = scanner.object { scanner, key in
+                    if key == "message" {
+                        if scanner.null() {
+                            message = nil
+                            return true
+                        }
+                        var content: String?
+                        guard
+                            scanner.object({ scanner, key in
+                                key == "content" ? scanner.optionalString(&content) : scanner.skipValue()
+                            })
+                        else { return false }
+                        message = Message(content: content)
+                        return true
+                    }
+                    if key == "done" { return scanner.optionalBool(&done) }
+                    if key == "done_reason" { return scanner.optionalString(&doneReason) }
+                    if key == "prompt_eval_count" { return scanner.optionalInt(&promptEvalCount) }
+                    if key == "eval_count" { return scanner.optionalInt(&evalCount) }
+                    if key == "error" { return scanner.optionalString(&error) }
+                    return scanner.skipValue()
+                }
+                guard read, scanner.atEnd() else { return nil }
+                return ChatChunk(
+                    message: message,
+                    done: done,
+                    doneReason: doneReason,
+                    promptEvalCount: promptEvalCount,
+                    evalCount: evalCount,
+                    error: error
+                )
+            }
         }
     }
 }
@@ -165,7 +209,7 @@ struct OllamaChatDecoder: ChatStreamDecoder {
         if line.isBlank { return nil }
         let chunk: OllamaWire.ChatChunk
         do {
-            chunk = try json.decode(OllamaWire.ChatChunk.self, from: line)
+            chunk = try OllamaWire.ChatChunk.scan(line) ?? json.decode(OllamaWire.ChatChunk.self, from: line)
         } catch {
             throw BackendError(
                 .badResponse,

@@ -189,7 +189,7 @@ enum OpenAIWire {
         }
     }
 
-    struct Usage: Decodable {
+    struct Usage: Decodable, Equatable {
         let promptTokens: Int?
         let completionTokens: Int?
         enum CodingKeys: String, CodingKey {
@@ -199,9 +199,9 @@ enum OpenAIWire {
     }
 
     /// One `chat.completion.chunk` of the stream, or a whole non-streamed `chat.completion`.
-    struct Chunk: Decodable {
-        struct Choice: Decodable {
-            struct Content: Decodable {
+    struct Chunk: Decodable, Equatable {
+        struct Choice: Decodable, Equatable {
+            struct Content: Decodable, Equatable {
                 let content: String?
             }
             let delta: Content?
@@ -215,10 +215,109 @@ enum OpenAIWire {
         let choices: [Choice]?
         let usage: Usage?
         let error: ErrorObject?
+
+        /// Reads a chunk with ``JSONScanner``; nil when it cannot (then `JSONDecoder` decides).
+        static func scan(_ data: ByteBuffer) -> Chunk? {
+            data.withUnsafeReadableBytes { bytes in
+                var scanner = JSONScanner(bytes)
+                var choices: [Choice]?
+                var usage: Usage?
+                var error: ErrorObject?
+                let read = scanner.object { scanner, key in
+                    if key == "choices" {
+                        if scanner.null() {
+                            choices = nil
+                            return true
+                        }
+                        var list: [Choice] = []
+                        guard
+                            scanner.array({ scanner in
+                                guard let choice = scanChoice(&scanner) else { return false }
+                                list.append(choice)
+                                return true
+                            })
+                        else { return false }
+                        choices = list
+                        return true
+                    }
+                    if key == "usage" {
+                        if scanner.null() {
+                            usage = nil
+                            return true
+                        }
+                        var prompt: Int?
+                        var completion: Int?
+                        guard
+                            scanner.object({ scanner, key in
+                                if key == "prompt_tokens" { return scanner.optionalInt(&prompt) }
+                                if key == "completion_tokens" { return scanner.optionalInt(&completion) }
+                                return scanner.skipValue()
+                            })
+                        else { return false }
+                        usage = Usage(promptTokens: prompt, completionTokens: completion)
+                        return true
+                    }
+                    if key == "error" {
+                        if scanner.null() {
+                            error = nil
+                            return true
+                        }
+                        var text: String?
+                        if scanner.optionalString(&text) {
+                            error = ErrorObject(message: text)
+                            return true
+                        }
+                        var message: String?
+                        guard
+                            scanner.object({ scanner, key in
+                                key == "message" ? scanner.optionalString(&message) : scanner.skipValue()
+                            })
+                        else { return false }
+                        error = ErrorObject(message: message)
+                        return true
+                    }
+                    return scanner.skipValue()
+                }
+                guard read, scanner.atEnd() else { return nil }
+                return Chunk(choices: choices, usage: usage, error: error)
+            }
+        }
+
+        private static func scanChoice(_ scanner: inout JSONScanner) -> Choice? {
+            var delta: Choice.Content?
+            var message: Choice.Content?
+            var finishReason: String?
+            func content(_ scanner: inout JSONScanner, into value: inout Choice.Content?) -> Bool {
+                if scanner.null() {
+                    value = nil
+                    return true
+                }
+                var text: String?
+                guard
+                    scanner.object({ scanner, key in
+                        key == "content" ? scanner.optionalString(&text) : scanner.skipValue()
+                    })
+                else { return false }
+                value = Choice.Content(content: text)
+                return true
+            }
+            let read = scanner.object { scanner, key in
+                if key == "delta" { return content(&scanner, into: &delta) }
+                if key == "message" { return content(&scanner, into: &message) }
+                if key == "finish_reason" { return scanner.optionalString(&finishReason) }
+                return scanner.skipValue()
+            }
+            return read ? Choice(delta: delta, message: message, finishReason: finishReason) : nil
+        }
     }
 
-    struct ErrorObject: Decodable {
+    struct ErrorObject: Decodable, Equatable {
         let message: String?
+
+        init(message: String?) {
+            self.message = message
+        }
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let text = try? container.decode(String.self) {
@@ -316,7 +415,7 @@ struct OpenAIChatDecoder: ChatStreamDecoder {
     private mutating func apply(_ data: ByteBuffer) throws(BackendError) -> String? {
         let chunk: OpenAIWire.Chunk
         do {
-            chunk = try json.decode(OpenAIWire.Chunk.self, from: data)
+            chunk = try OpenAIWire.Chunk.scan(data) ?? json.decode(OpenAIWire.Chunk.self, from: data)
         } catch {
             throw BackendError(
                 .badResponse,
