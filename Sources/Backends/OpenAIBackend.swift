@@ -337,6 +337,7 @@ struct OpenAIChatDecoder: ChatStreamDecoder {
     let isEventStream: Bool
     private let json = JSONDecoder()
     private(set) var isDone = false
+    var isComplete: Bool { isDone && sawFinish }
     private(set) var finishReason = FinishReason.stop
     private(set) var promptTokens: Int?
     private(set) var completionTokens: Int?
@@ -468,7 +469,9 @@ struct OpenAIChatDecoder: ChatStreamDecoder {
         }
         // A last event without the blank line after it.
         let text = isDone ? nil : try dispatch()
-        guard isDone || sawFinish else {
+        // Without a finish reason the answer was cut short, even if `[DONE]` came
+        // (llama-cpp-python sends it when a newer request interrupts this one).
+        guard sawFinish else {
             throw BackendError(
                 .badResponse,
                 "\(transport.serverName) at \(transport.configuredURL) ended the stream before the answer was complete; check its log.",

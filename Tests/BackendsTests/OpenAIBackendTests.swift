@@ -223,7 +223,7 @@ struct OpenAIBackendTests {
     }
 
     @Test("a broken stream is badResponse", arguments: [
-        MockLLMServer.Fault.malformedJSON, .truncateAfterTokens(2), .errorMidStream, .hugeLine(bytes: 8192),
+        MockLLMServer.Fault.malformedJSON, .truncateAfterTokens(2), .errorMidStream, .hugeLine(bytes: 8192), .interrupted,
     ])
     func brokenStream(fault: MockLLMServer.Fault) async throws {
         try await withMockServer({ $0.fault = fault }) { server in

@@ -12,7 +12,7 @@ enum RealLLM {
         ProcessInfo.processInfo.environment["PYLON_REAL_LLM_FLAVOR"] == "llamacpp" ? .llamacpp : .openai
 }
 
-@Suite("Real LLM server (scripts/real-llm-check.sh)", .enabled(if: RealLLM.url != nil))
+@Suite("Real LLM server (scripts/real-llm-check.sh)", .enabled(if: RealLLM.url != nil), .serialized)
 struct RealLLMTests {
     let timeouts = BackendTimeouts(connect: .seconds(5), firstToken: .seconds(60), idle: .seconds(30), total: .seconds(120), probe: .seconds(10))
 

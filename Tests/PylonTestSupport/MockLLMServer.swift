@@ -51,6 +51,9 @@ public final class MockLLMServer: Sendable {
         case hugeLine(bytes: Int)
         /// Sends one token, then the server's error message in the stream.
         case errorMidStream
+        /// Sends one token, then ends as an interrupted llama-cpp-python request does: `[DONE]`
+        /// with no finish reason (OpenAI dialect; Ollama's stream just ends).
+        case interrupted
     }
 
     /// How the server behaves; change it any time with ``update(_:)``.
@@ -325,7 +328,7 @@ public final class MockLLMServer: Sendable {
             tokens: tokens,
             finish: finish,
             promptTokens: promptTokens,
-            reportUsage: dialect == .ollama ? behavior.reportUsage : behavior.reportUsage
+            reportUsage: behavior.reportUsage
         )
 
         if behavior.hang == .beforeResponse { try await Self.stall() }
@@ -360,7 +363,10 @@ public final class MockLLMServer: Sendable {
                 let delay = index == 0 ? behavior.firstTokenDelay : behavior.perTokenDelay
                 if delay > .zero { try await Task.sleep(for: delay) }
                 if behavior.hang == .afterTokens(index) { try await Self.stall() }
-                if behavior.fault == .truncateAfterTokens(index) {
+                if behavior.fault == .truncateAfterTokens(index) || (behavior.fault == .interrupted && index == 1) {
+                    if behavior.fault == .interrupted, answer.dialect == .openAI {
+                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                    }
                     try await writer.finish(nil)
                     state.withLock { $0.streamsCompleted += 1 }
                     return

@@ -16,6 +16,9 @@ protocol ChatStreamDecoder: SendableMetatype {
     mutating func decode(line: ByteBuffer) throws(BackendError) -> String?
     /// The server said the generation is over; the rest of the body is drained unread.
     var isDone: Bool { get }
+    /// The answer is complete as the protocol defines it (Ollama: the `done` line; OpenAI: a
+    /// `finish_reason` and `[DONE]`), so a connection that breaks afterwards loses nothing.
+    var isComplete: Bool { get }
     /// The body ended: returns output held back until now (a non-streamed answer), or throws when
     /// the stream ended before the server said it was done.
     mutating func end() throws(BackendError) -> String?
@@ -245,7 +248,12 @@ struct HTTPTransport: Sendable {
                 backend: backend
             )
         } catch {
-            throw transportError(error, responded: true)
+            // A connection closed uncleanly after a complete answer costs nothing; before, or
+            // after an end marker with no finish (llama-cpp-python's interrupted request), it
+            // is a broken response.
+            guard decoder.isComplete, !(error is CancellationError) else {
+                throw transportError(error, responded: true)
+            }
         }
         return summary()
     }
