@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
@@ -69,12 +71,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Local inference: Ollama, OpenAI-compatible servers (llama.cpp), Apple Foundation Models, and
+        // the registry that detects and routes. Knows no Nostr.
+        .target(
+            name: "Backends",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Daemon",
             dependencies: [
                 "NostrCore",
                 "ControlProtocol",
+                "RelayPool",
+                "Backends",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +109,7 @@ let package = Package(
             name: "CLI",
             dependencies: [
                 "Daemon",
+                "ControlProtocol",
                 "NostrCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -99,7 +122,12 @@ let package = Package(
         ),
         .target(
             name: "PylonTestSupport",
-            dependencies: ["NostrCore"],
+            dependencies: [
+                "NostrCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/PylonTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -137,6 +165,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BackendsTests",
+            dependencies: [
+                "Backends", "PylonTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["pylon", "NostrCore", "PylonTestSupport"],
             swiftSettings: swiftSettings
@@ -151,6 +192,19 @@ let package = Package(
             name: "crypto-bench",
             dependencies: ["NostrCore", "CSecp256k1"],
             path: "Benchmarks/CryptoBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "backend-bench",
+            dependencies: [
+                "Backends", "PylonTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
+            ],
+            path: "Benchmarks/BackendBenchmark",
             swiftSettings: swiftSettings
         ),
     ]
