@@ -1,10 +1,19 @@
 public import Foundation
 
+#if os(Linux)
+    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
+    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
+    import CDispatch
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
-import Dispatch
+#if os(Linux)
+    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
+    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
+    import CDispatch
+#endif
 #endif
 
 /// Why the watcher could not start.
@@ -61,6 +70,11 @@ public struct ConfigFileWatcher: Sendable {
     }
 }
 
+#if os(Linux)
+    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
+    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
+    import CDispatch
+#endif
 #if canImport(Glibc)
 /// An inotify watch on a directory, read by one thread that sleeps in `poll` on the inotify
 /// descriptor and a wake-up pipe.

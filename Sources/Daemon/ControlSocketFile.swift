@@ -1,3 +1,8 @@
+#if os(Linux)
+    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
+    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
+    import CDispatch
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

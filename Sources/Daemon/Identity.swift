@@ -1,5 +1,15 @@
 public import Foundation
 public import NostrCore
+#if os(Linux)
+    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
+    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
+    import CDispatch
+#endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The node's identity: a BIP-39 phrase on disk (mode 0600) and the NIP-06 keys derived from it
 /// (`m/44'/1237'/0'/0/0`).

@@ -8,6 +8,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if os(Linux)
+    // Glibc's `struct stat` is owned by CDispatch here; see ControlSocketFile.swift.
+    import CDispatch
+#endif
 
 /// The level and format every pylon log handler reads, shared so that a reload changes them live.
 ///
