@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-peers.sh
 swift build --build-tests
-swift test --skip-build "$@"
+# Serially: several suites start real relays, servers and daemons, and on a 2-core machine their
+# timeouts are only meaningful when they do not compete with each other.
+swift test --skip-build --no-parallel "$@"

@@ -1,11 +1,12 @@
 // Relay pool benchmark: events/s received, parsed, verified (id + signature) and deduplicated
 // from a local relay through pylon's RelayPool.
 //
-//   relay-bench --relay ws://127.0.0.1:PORT [--count 20000] [--rounds 3] [--author-key HEX]
+//   relay-bench --relay ws://127.0.0.1:PORT [--count 20000] [--rounds 3] [--author-key HEX | --author HEX]
 //
-// It publishes `count` events once (unless the relay already has them from a previous run with
-// the same --author-key), then in each round subscribes to all of them and times the stream from
-// REQ to the last event. It prints wall-clock events/s and the process CPU time per event.
+// With --author-key it publishes `count` events once (unless the relay already has them), then in
+// each round subscribes to all of them and times the stream from REQ to EOSE. With --author the
+// relay already holds the events (the firehose relay). It prints wall-clock events/s and the
+// process CPU time per event.
 import Foundation
 import Logging
 import NostrCore
@@ -18,6 +19,7 @@ struct RelayBench {
         var count = 20_000
         var rounds = 3
         var keyHex: String?
+        var authorHex: String?
         var args = CommandLine.arguments.dropFirst().makeIterator()
         while let arg = args.next() {
             switch arg {
@@ -25,6 +27,7 @@ struct RelayBench {
             case "--count": count = args.next().flatMap(Int.init) ?? count
             case "--rounds": rounds = args.next().flatMap(Int.init) ?? rounds
             case "--author-key": keyHex = args.next()
+            case "--author": authorHex = args.next()
             default:
                 FileHandle.standardError.write(Data("usage: relay-bench --relay URL [--count N] [--rounds N] [--author-key HEX]\n".utf8))
                 exit(2)
@@ -46,8 +49,9 @@ struct RelayBench {
                 print("relay-bench: cannot connect to \(relay)")
                 exit(1)
             }
-            let filter = Filter(authors: [author.publicKey], limit: count)
-            let existing = await pool.fetch([filter], timeout: .seconds(30)).count
+            let readAuthor = try authorHex.map { try PublicKey(hex: $0) } ?? author.publicKey
+            let filter = Filter(authors: [readAuthor], limit: count)
+            let existing = authorHex == nil ? await pool.fetch([filter], timeout: .seconds(30)).count : count
             if existing < count {
                 let base = Int64(Date().timeIntervalSince1970) - Int64(count)
                 print("relay-bench: publishing \(count - existing) events to \(relay) …")
@@ -76,7 +80,6 @@ struct RelayBench {
                 var received = 0
                 for await item in subscription.events {
                     if case .event = item { received += 1 }
-                    if received >= count { break }
                     if case .endOfStoredEvents = item { break }
                 }
                 let elapsed = ContinuousClock.now - start

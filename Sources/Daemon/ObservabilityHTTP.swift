@@ -32,29 +32,6 @@ public struct Readiness: Sendable, Equatable {
 /// `/__health` (the seed's check), `/healthz` (liveness) and `/readyz` (readiness, 503 with the
 /// reasons as JSON).
 public enum ObservabilityHTTP {
-    /// Parses `[http].listen` ("127.0.0.1:3000", "[::1]:3000", "localhost:3000").
-    public static func parse(listen: String) throws(DaemonError) -> (host: String, port: Int) {
-        let text = listen.trimmingCharacters(in: .whitespaces)
-        var host: Substring
-        var portText: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw DaemonError(.config, "[http].listen \"\(listen)\" needs a port, e.g. \"[::1]:3000\"") }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else {
-                throw DaemonError(.config, "[http].listen \"\(listen)\" needs host:port, e.g. \"127.0.0.1:3000\"")
-            }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
-            throw DaemonError(.config, "[http].listen \"\(listen)\" is not host:port with a port from 0 to 65535")
-        }
-        return (String(host), port)
-    }
-
     /// Fails with a clear error when the address cannot be bound (in use, not local, no permission).
     public static func checkAvailable(host: String, port: Int) throws(DaemonError) {
         var hints = addrinfo()

@@ -160,7 +160,7 @@ struct RelayPoolTests {
     func reconnectAndResubscribe(implementation: RelayProcess.Implementation) async throws {
         let relay = try await RelayProcess.start(implementation)
         let author = Keypair.generate()
-        try await RunningPool.with([relay.url], configure: { $0.initialBackoff = .seconds(2); $0.maximumBackoff = .seconds(2) }) { reader in
+        try await RunningPool.with([relay.url], configure: { $0.initialBackoff = .seconds(6); $0.maximumBackoff = .seconds(6) }) { reader in
             try await reader.mustConnect()
             let subscription = reader.subscribe([Filter(authors: [author.publicKey], since: TestEvents.now - 5)])
             let before = TestEvents.note(author, "before")
@@ -178,7 +178,7 @@ struct RelayPoolTests {
             let url = try RelayURL(relay.url)
             #expect(await awaitCondition(timeout: .seconds(10)) { reader.statuses.first?.state != .connected })
             try await relay.start()
-            // Events published while the reader is disconnected (it backs off for 1-2 s).
+            // Events published while the reader is disconnected (it backs off for 3-6 s).
             var during: [Event] = []
             try await RunningPool.with([relay.url]) { writer in
                 try await writer.mustConnect()

@@ -1,0 +1,287 @@
+import Backends
+public import ControlProtocol
+public import Foundation
+public import Logging
+import Metrics
+import NostrCore
+import Prometheus
+import RelayPool
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// How the daemon was started.
+public struct DaemonOptions: Sendable {
+    public var paths: PylonPaths
+    public var mode: DaemonMode
+    /// The config file (default `paths.configFile`).
+    public var configFile: URL
+    /// Logs go to stderr instead of `logs/pylon.log`.
+    public var foreground: Bool
+    /// Started by `pylon start`: stderr is a pipe to it until the control socket is up.
+    public var detached: Bool
+
+    public init(paths: PylonPaths, mode: DaemonMode = .both, configFile: URL? = nil, foreground: Bool, detached: Bool = false) {
+        self.paths = paths
+        self.mode = mode
+        self.configFile = configFile ?? paths.configFile
+        self.foreground = foreground
+        self.detached = detached
+    }
+}
+
+/// The daemon: builds every part, runs them in one ServiceGroup in dependency order, and shuts
+/// them down in reverse (SPEC §7, STYLE §2).
+public final class PylonDaemon: Sendable {
+    public let options: DaemonOptions
+    public let identity: Identity
+    public let logger: Logger
+    let runtime: RuntimeFiles
+    let relayPool: RelayPool
+    let backends: BackendRegistry
+    let control: ControlServer
+    let reloader: ConfigReloader
+    let logSettings: LogSettings
+    let http: (any Service)?
+    let started = Date()
+    let startedClock = ContinuousClock.now
+    private let group = Mutex<ServiceGroup?>(nil)
+    let processMetrics = ProcessMetrics()
+
+    /// Builds the daemon and takes the PID lock and the control socket. Everything that can fail
+    /// for a reason the user must fix (config, identity, ports, another daemon) fails here, with a
+    /// message for `pylon start` to print, before anything runs.
+    public static func build(_ options: DaemonOptions) async throws(DaemonError) -> PylonDaemon {
+        ProcessControl.unblockSignals()
+        ProcessControl.ignoreBrokenPipes()
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try PylonConfiguration.load(from: options.configFile)
+        } catch {
+            throw DaemonError(.config, error.description, cause: error)
+        }
+        let runtime = try RuntimeFiles.acquire(options.paths)
+        do {
+            return try await assemble(options, loaded: loaded, runtime: runtime)
+        } catch {
+            runtime.release()
+            throw error
+        }
+    }
+
+    private static func assemble(_ options: DaemonOptions, loaded: LoadedConfiguration, runtime: RuntimeFiles) async throws(DaemonError) -> PylonDaemon {
+        let configuration = loaded.configuration
+        do {
+            let logSettings: LogSettings
+            do {
+                logSettings = try PylonLogging.bootstrap(
+                    configuration.log, destination: options.foreground ? .standardError : .file(options.paths.logFile))
+            } catch {
+                throw DaemonError(.fileSystem, "cannot open the log file \(options.paths.logFile.path): \(error)", cause: error)
+            }
+            let logger = Logger(label: "pylon.daemon")
+            for warning in loaded.warnings { logger.warning("config warning", metadata: ["config.warning": "\(warning)"]) }
+            let identity = try IdentityStore(paths: options.paths).load()
+
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+            let relayConfiguration: RelayPool.Configuration
+            do {
+                relayConfiguration = try configuration.relayPoolConfiguration(file: options.configFile.path)
+            } catch {
+                throw DaemonError(.config, error.description, cause: error)
+            }
+            let relayPool = RelayPool(configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"))
+            let backends = BackendRegistry(configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"))
+            let handler = DaemonControlHandler()
+            let control = ControlServer(socketPath: options.paths.controlSocket.path, handler: handler, logger: Logger(label: "pylon.control"))
+            let reloader = ConfigReloader(
+                file: options.configFile, initial: configuration, logger: Logger(label: "pylon.config"),
+                apply: { new, change in
+                    await handler.daemon?.apply(new, change: change)
+                },
+                observe: { trigger, outcome in
+                    await handler.daemon?.observeReload(trigger, outcome)
+                })
+
+            if let address = configuration.http.listenAddress {
+                try ObservabilityHTTP.checkAvailable(host: address.host, port: address.port)
+            }
+            let daemon = PylonDaemon(
+                options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
+                control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
+                registry: registry)
+            handler.attach(daemon)
+            do {
+                try await control.bind()
+            } catch {
+                throw DaemonError(.startFailed, "\(error)", cause: error)
+            }
+            return daemon
+        }
+    }
+
+    private init(
+        options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
+        backends: BackendRegistry, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
+        httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
+    ) {
+        self.options = options
+        self.identity = identity
+        self.logger = logger
+        self.runtime = runtime
+        self.relayPool = relayPool
+        self.backends = backends
+        self.control = control
+        self.reloader = reloader
+        self.logSettings = logSettings
+        let processMetrics = self.processMetrics
+        if let httpAddress {
+            let relayPool = relayPool
+            let backends = backends
+            let mode = options.mode
+            http = ObservabilityHTTP.makeServer(
+                host: httpAddress.host, port: httpAddress.port, registry: registry, logger: Logger(label: "pylon.http"),
+                readiness: { await Self.readiness(relayPool: relayPool, backends: backends, mode: mode) },
+                refresh: { processMetrics.refresh() })
+        } else {
+            http = nil
+        }
+    }
+
+    /// Runs until SIGTERM, SIGINT or a `Shutdown` request, then shuts down in order and returns.
+    public func run() async throws {
+        if options.detached { ProcessControl.detachStandardError() }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "RuntimeFiles"),
+            .init(service: control, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ControlServer"),
+        ]
+        if let http {
+            services.append(.init(service: http, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ObservabilityHTTP"))
+        }
+        services.append(.init(service: relayPool, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "RelayPool"))
+        if options.mode.includesProvider {
+            services.append(.init(service: backends, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "BackendRegistry"))
+        }
+        services.append(.init(service: StateObserver(daemon: self), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "StateObserver"))
+        services.append(.init(service: reloader, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ConfigReloader"))
+
+        var configuration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(20)
+        configuration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: configuration)
+        self.group.withLock { $0 = group }
+        logger.info(
+            "pylon started",
+            metadata: [
+                "pylon.version": "\(PylonVersion.current)", "pylon.mode": "\(options.mode.rawValue)", "pylon.npub": "\(identity.npub)",
+                "pylon.pid": "\(getpid())",
+            ])
+        do {
+            try await group.run()
+        } catch {
+            logger.error("a service failed", metadata: ["error": "\(error)"])
+            runtime.release()
+            throw error
+        }
+        logger.info("pylon stopped")
+    }
+
+    /// Starts graceful shutdown (the `Shutdown` request).
+    public func shutdown() async {
+        logger.notice("shutdown requested")
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    // MARK: Reload
+
+    func apply(_ configuration: PylonConfiguration, change: ConfigurationChange) async {
+        logSettings.apply(configuration.log)
+        if change.changed("relays"), let relays = try? configuration.relayPoolConfiguration(file: options.configFile.path).relays {
+            await relayPool.update(relays: relays)
+        }
+        await backends.update(configuration: configuration.backendConfiguration)
+    }
+
+    func observeReload(_ trigger: ReloadTrigger, _ outcome: ReloadOutcome) async {
+        if outcome.succeeded {
+            logger.info("config reloaded", metadata: ["config.trigger": "\(trigger.rawValue)", "config.summary": "\(outcome.message)"])
+        } else {
+            logger.warning("config reload failed; keeping the running config", metadata: ["config.trigger": "\(trigger.rawValue)", "config.error": "\(outcome.message)"])
+        }
+    }
+
+    // MARK: Status
+
+    /// The `Status` answer and `status --json` (SPEC §12).
+    public func status() async -> StatusReport {
+        let configuration = reloader.current
+        let relays = relayPool.statuses.map { status in
+            StatusReport.Relay(
+                url: status.url.string, state: StatusReport.Relay.State(rawValue: status.state.rawValue) ?? .closed,
+                lastError: status.lastError, since: status.since)
+        }
+        let backends = options.mode.includesProvider
+            ? await self.backends.status().map { status in
+                StatusReport.Backend(name: status.name, url: status.url, state: status.state == .ready ? .ready : .unavailable, models: status.models)
+            } : []
+        let uptime = ContinuousClock.now - startedClock
+        return StatusReport(
+            running: true, uptimeSecs: UInt64(max(0, uptime.components.seconds)), pid: getpid(), version: PylonVersion.current,
+            mode: options.mode, providerActive: options.mode.includesProvider, hostActive: options.mode.includesHost,
+            jobsCompleted: 0, earningsMsats: 0, relays: relays, backends: backends,
+            queue: .init(queued: 0, running: 0, slots: configuration.provider.maxConcurrentJobs, maxQueue: configuration.provider.maxQueue),
+            earnings: .init())
+    }
+
+    static func readiness(relayPool: RelayPool, backends: BackendRegistry, mode: DaemonMode) async -> Readiness {
+        var reasons: [String] = []
+        var warnings: [String] = []
+        let statuses = relayPool.statuses
+        let connected = statuses.filter { $0.state == .connected }.count
+        if statuses.isEmpty {
+            reasons.append("no relays are configured")
+        } else if connected == 0 {
+            reasons.append("no relay is connected (\(statuses.count) configured)")
+        } else if connected < statuses.count {
+            warnings.append("\(statuses.count - connected) of \(statuses.count) relays are not connected")
+        }
+        if mode.includesProvider {
+            let ready = await backends.status().filter { $0.state == .ready && !$0.models.isEmpty }
+            if ready.isEmpty { reasons.append("no inference backend is ready with a model") }
+        }
+        return Readiness(reasons: reasons, warnings: warnings)
+    }
+
+    public func readiness() async -> Readiness {
+        await Self.readiness(relayPool: relayPool, backends: backends, mode: options.mode)
+    }
+}
+
+/// Logs relay and backend state changes (and journals them, with the store).
+struct StateObserver: Service {
+    let daemon: PylonDaemon
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await change in daemon.relayPool.stateChanges.cancelOnGracefulShutdown() {
+                    switch change.state {
+                    case .connected: daemon.logger.info("relay up", metadata: ["relay.url": "\(change.url)"])
+                    case .backingOff: daemon.logger.notice("relay down", metadata: ["relay.url": "\(change.url)", "relay.error": "\(change.error ?? "")"])
+                    default: break
+                    }
+                }
+            }
+            group.addTask {
+                for await change in daemon.backends.stateChanges.cancelOnGracefulShutdown() {
+                    daemon.logger.info(
+                        change.state == .ready ? "backend up" : "backend down",
+                        metadata: ["backend.name": "\(change.backend)", "backend.url": "\(change.url)", "backend.reason": "\(change.reason ?? "")"])
+                }
+            }
+        }
+    }
+}
