@@ -13,7 +13,10 @@ public struct PylonCommand: AsyncParsableCommand {
             directory given by --home or PYLON_HOME.
             """,
         version: PylonVersion.current,
-        subcommands: [InitCommand.self, IdentityCommand.self]
+        subcommands: [
+            InitCommand.self, IdentityCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, ReloadCommand.self,
+            DaemonEntryCommand.self,
+        ]
     )
 
     public init() {}

@@ -142,32 +142,56 @@ final class RelayConnection: Sendable {
         return "\(error)"
     }
 
+    /// One connection attempt. The NIP-11 document is fetched alongside the websocket handshake;
+    /// the writer waits for it (up to the information timeout) before sending, so the relay's
+    /// limits apply to the first message already.
     private func connectOnce() async throws -> WebSocketCloseFrame? {
-        if !state.withLock({ $0.limitsFetched }) {
-            let limits = await RelayInformation.fetch(url, timeout: core.configuration.informationTimeout)
-            state.withLock {
-                $0.limits = limits ?? .none
-                $0.limitsFetched = limits != nil
-            }
-        }
+        let information = Promise<Void>()
+        let needsInformation = !state.withLock { $0.limitsFetched }
+        if !needsInformation { information.fulfill(()) }
         let configuration = WebSocketClientConfiguration(
             maxFrameSize: core.configuration.maxMessageSize,
             autoPing: .enabled(timePeriod: core.configuration.pingInterval),
             validateUTF8: true)
-        var wsLogger = logger
-        wsLogger.logLevel = .warning
-        return try await WebSocketClient.connect(url: url.string, configuration: configuration, logger: wsLogger) {
-            inbound, outbound, _ in
-            self.didConnect(outbound)
-            defer { self.didDisconnect() }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.writeLoop(outbound) }
-                for try await message in inbound.messages(maxSize: self.core.configuration.maxMessageSize) {
-                    guard case .text(let text) = message else { continue }
-                    self.handle(text)
+        let wsLogger = { var logger = self.logger; logger.logLevel = .warning; return logger }()
+        return try await withThrowingTaskGroup(of: WebSocketCloseFrame??.self) { group in
+            if needsInformation {
+                group.addTask {
+                    let limits = await RelayInformation.fetch(self.url, timeout: self.core.configuration.informationTimeout)
+                    self.state.withLock {
+                        $0.limits = limits ?? .none
+                        $0.limitsFetched = limits != nil
+                    }
+                    information.fulfill(())
+                    return .none
                 }
-                group.cancelAll()
             }
+            group.addTask {
+                let close = try await WebSocketClient.connect(url: self.url.string, configuration: configuration, logger: wsLogger) {
+                    inbound, outbound, _ in
+                    self.didConnect(outbound)
+                    defer { self.didDisconnect() }
+                    try await withThrowingTaskGroup(of: Void.self) { connection in
+                        connection.addTask {
+                            _ = await information.wait(timeout: self.core.configuration.informationTimeout)
+                            try await self.writeLoop(outbound)
+                        }
+                        for try await message in inbound.messages(maxSize: self.core.configuration.maxMessageSize) {
+                            guard case .text(let text) = message else { continue }
+                            self.handle(text)
+                        }
+                        connection.cancelAll()
+                    }
+                }
+                return .some(close)
+            }
+            while let result = try await group.next() {
+                if case .some(let close) = result {
+                    group.cancelAll()
+                    return close
+                }
+            }
+            return nil
         }
     }
 

@@ -58,11 +58,19 @@ public struct RelayLimits: Sendable, Hashable {
 
 /// Fetches NIP-11 documents (`Accept: application/nostr+json` over HTTP(S) at the relay's address).
 enum RelayInformation {
+    /// One client for every NIP-11 fetch: no redirects, and no retrying of a refused connection
+    /// (a relay that is down must not hold up reconnecting or shutting down).
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(3)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     static func fetch(_ relay: RelayURL, timeout: Duration) async -> RelayLimits? {
         var request = HTTPClientRequest(url: relay.informationURL)
         request.headers.add(name: "Accept", value: "application/nostr+json")
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
             guard response.status == .ok else { return nil }
             let body = try await response.body.collect(upTo: 256 * 1024)
             let document = try JSON.parse(bytes: body.readableBytesView)

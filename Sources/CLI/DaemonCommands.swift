@@ -1,0 +1,217 @@
+public import ArgumentParser
+import ControlProtocol
+import Daemon
+import Foundation
+
+extension DaemonMode: ExpressibleByArgument {}
+
+/// `pylon start`: starts the daemon, in the background unless `-f`.
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Start the daemon (in the background unless --foreground); exits once it answers."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: [.short, .long], help: "Run in the foreground with logs on stderr.")
+    var foreground = false
+
+    @Option(name: [.short, .long], help: "provider, host or both.")
+    var mode: DaemonMode = .both
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The config file (default: config.toml in the config directory).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for a background daemon to answer.", valueName: "secs"))
+    var wait: Double = 15
+
+    func run() async throws {
+        let paths = global.paths
+        let configFile = config.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        if foreground {
+            try await Self.runDaemon(DaemonOptions(paths: paths, mode: mode, configFile: configFile, foreground: true))
+            return
+        }
+        if let pid = RuntimeFiles.runningPID(paths) {
+            throw Output.fail("pylon is already running (pid \(pid)); `pylon stop` stops it")
+        }
+        guard IdentityStore(paths: paths).exists else {
+            throw Output.fail("no identity at \(paths.identityFile.path); create one with `pylon init`")
+        }
+        var arguments = ["__daemon", "--home", paths.runtimeDirectory.path, "--mode", mode.rawValue]
+        if paths.configDirectory != paths.runtimeDirectory {
+            arguments = ["__daemon", "--config-dir", paths.configDirectory.path, "--runtime-dir", paths.runtimeDirectory.path, "--mode", mode.rawValue]
+        }
+        if let configFile { arguments += ["--config", configFile.path] }
+        let child: ProcessControl.Child
+        do {
+            child = try ProcessControl.spawnDetached(
+                ProcessControl.executablePath, arguments: arguments, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw Output.fail(error.message)
+        }
+        defer { close(child.stderr) }
+        var errorOutput: [UInt8] = []
+        let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+        while ContinuousClock.now < deadline {
+            _ = ProcessControl.drain(child.stderr, into: &errorOutput)
+            if let status = ProcessControl.exitStatus(of: child.pid) {
+                _ = ProcessControl.drain(child.stderr, into: &errorOutput)
+                let message = String(decoding: errorOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                throw Output.fail(message.isEmpty ? "the daemon exited with status \(status) before answering; see \(paths.logFile.path)" : message)
+            }
+            if (try? ControlClient.send(.ping, socketPath: paths.controlSocket.path, timeout: .seconds(1))) == .pong {
+                Output.line("pylon started (pid \(child.pid)); control socket \(paths.controlSocket.path)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw Output.fail("the daemon (pid \(child.pid)) did not answer within \(Int(wait)) s; see \(paths.logFile.path)")
+    }
+
+    /// Runs the daemon in this process until it stops; startup errors print and exit non-zero.
+    static func runDaemon(_ options: DaemonOptions) async throws {
+        let daemon: PylonDaemon
+        do {
+            daemon = try await PylonDaemon.build(options)
+        } catch {
+            throw Output.fail(error.message)
+        }
+        do {
+            try await daemon.run()
+        } catch {
+            throw Output.fail("the daemon stopped after an error: \(error)")
+        }
+    }
+}
+
+/// The hidden entry point of a background daemon (`pylon start` re-executes itself with it).
+struct DaemonEntryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "__daemon", shouldDisplay: false)
+
+    @Option var home: String?
+    @Option(name: .customLong("config-dir")) var configDirectory: String?
+    @Option(name: .customLong("runtime-dir")) var runtimeDirectory: String?
+    @Option var mode: DaemonMode = .both
+    @Option var config: String?
+
+    func run() async throws {
+        let paths: PylonPaths
+        if let configDirectory, let runtimeDirectory {
+            paths = PylonPaths(
+                configDirectory: URL(fileURLWithPath: configDirectory, isDirectory: true),
+                runtimeDirectory: URL(fileURLWithPath: runtimeDirectory, isDirectory: true))
+        } else {
+            paths = PylonPaths.resolve(home: home)
+        }
+        try await StartCommand.runDaemon(
+            DaemonOptions(paths: paths, mode: mode, configFile: config.map { URL(fileURLWithPath: $0) }, foreground: false, detached: true))
+    }
+}
+
+/// `pylon stop`: graceful stop over the socket; SIGTERM after the timeout; SIGKILL with --force.
+struct StopCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the daemon gracefully.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Seconds to wait for a graceful stop before SIGTERM.", valueName: "secs"))
+    var timeout: Double = 10
+
+    @Flag(name: [.short, .long], help: "If it still runs after SIGTERM, kill it (SIGKILL).")
+    var force = false
+
+    func run() async throws {
+        let paths = global.paths
+        guard let pid = RuntimeFiles.runningPID(paths) else {
+            throw Output.fail("pylon is not running (no daemon holds \(paths.pidFile.path))")
+        }
+        let asked = (try? ControlClient.send(.shutdown, socketPath: paths.controlSocket.path, timeout: .seconds(2))) == .ok
+        if await Self.awaitExit(paths, timeout: asked ? timeout : 0) {
+            Output.line("pylon stopped (pid \(pid))")
+            return
+        }
+        Output.warning("the daemon did not stop within \(Int(timeout)) s; sending SIGTERM to pid \(pid)")
+        kill(pid, SIGTERM)
+        if await Self.awaitExit(paths, timeout: 5) {
+            Output.line("pylon stopped (pid \(pid))")
+            return
+        }
+        guard force else {
+            throw Output.fail("pylon (pid \(pid)) is still running after SIGTERM; `pylon stop --force` kills it")
+        }
+        Output.warning("sending SIGKILL to pid \(pid)")
+        kill(pid, SIGKILL)
+        if await Self.awaitExit(paths, timeout: 5) {
+            // A killed daemon cannot clean up; the next start replaces its stale files.
+            try? FileManager.default.removeItem(at: paths.controlSocket)
+            try? FileManager.default.removeItem(at: paths.pidFile)
+            Output.line("pylon killed (pid \(pid))")
+            return
+        }
+        throw Output.fail("pylon (pid \(pid)) did not exit even after SIGKILL")
+    }
+
+    /// Waits until no daemon holds the PID lock.
+    static func awaitExit(_ paths: PylonPaths, timeout: Double) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        repeat {
+            if RuntimeFiles.runningPID(paths) == nil { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        return RuntimeFiles.runningPID(paths) == nil
+    }
+}
+
+/// `pylon reload`: re-reads the config in the running daemon.
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reload", abstract: "Re-read the config in the running daemon (as SIGHUP).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+
+    func run() async throws {
+        let paths = global.paths
+        let response: ControlResponse
+        do {
+            response = try ControlClient.send(.reload, socketPath: paths.controlSocket.path, timeout: .seconds(15))
+        } catch {
+            throw Output.fail(error.code == .notRunning ? "pylon is not running; nothing to reload" : error.message)
+        }
+        switch response {
+        case .reloaded(let summary):
+            if json {
+                try Output.json(ReloadReport(summary))
+            } else {
+                Output.line(summary.message)
+                for warning in summary.warnings { Output.warning(warning) }
+            }
+        case .error(let message):
+            throw Output.fail("the config was not reloaded: \(message)")
+        default:
+            throw Output.fail("unexpected answer from the daemon: \(response.name)")
+        }
+    }
+}
+
+struct ReloadReport: Encodable {
+    let changed: [String]
+    let needsRestart: [String]
+    let warnings: [String]
+    let message: String
+
+    init(_ summary: ReloadSummary) {
+        changed = summary.changed
+        needsRestart = summary.needsRestart
+        warnings = summary.warnings
+        message = summary.message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case changed, warnings, message
+        case needsRestart = "needs_restart"
+    }
+}
