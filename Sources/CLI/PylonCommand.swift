@@ -21,6 +21,11 @@ public struct PylonCommand: AsyncParsableCommand {
 
     public init() {}
 
+    /// Process set-up that must happen before other threads start (they inherit the signal mask).
+    public static func prepareProcess() {
+        ProcessControl.unblockSignals()
+    }
+
     /// Parses and runs, after moving a global `--home DIR` given before the subcommand to the end
     /// of the arguments, where the subcommand's own `--home` option reads it.
     public static func main(arguments: [String]) async {

@@ -54,8 +54,14 @@ public enum ProcessControl {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+        // Nothing else of ours may leak into the daemon: an inherited pipe (say, the stdout of
+        // whoever ran `pylon start`) would stay open for the daemon's whole life.
+        // (glibc's posix_spawn_file_actions_addclosefrom_np is not visible to Swift.)
         posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
         posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
+        for fd in openDescriptors() where fd > 2 && fd != pipeFDs[0] && fd != pipeFDs[1] {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -91,6 +97,16 @@ public enum ProcessControl {
         }
         _ = fcntl(pipeFDs[0], F_SETFL, fcntl(pipeFDs[0], F_GETFL) | O_NONBLOCK)
         return Child(pid: pid, stderr: pipeFDs[0])
+    }
+
+    /// The descriptors open in this process.
+    static func openDescriptors() -> [Int32] {
+        #if os(Linux)
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return entries.compactMap(Int32.init).filter { fcntl($0, F_GETFD) >= 0 }
+        #else
+            return (3..<Int32(min(sysconf(Int32(_SC_OPEN_MAX)), 4096))).filter { fcntl($0, F_GETFD) >= 0 }
+        #endif
     }
 
     /// Reads what is available on a non-blocking descriptor.

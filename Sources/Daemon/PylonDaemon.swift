@@ -92,6 +92,10 @@ public final class PylonDaemon: Sendable {
             } catch {
                 throw DaemonError(.config, error.description, cause: error)
             }
+            // The last check that can fail, before anything that owns resources is made.
+            if let address = configuration.http.listenAddress {
+                try ObservabilityHTTP.checkAvailable(host: address.host, port: address.port)
+            }
             let relayPool = RelayPool(configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"))
             let backends = BackendRegistry(configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"))
             let handler = DaemonControlHandler()
@@ -105,9 +109,6 @@ public final class PylonDaemon: Sendable {
                     await handler.daemon?.observeReload(trigger, outcome)
                 })
 
-            if let address = configuration.http.listenAddress {
-                try ObservabilityHTTP.checkAvailable(host: address.host, port: address.port)
-            }
             let daemon = PylonDaemon(
                 options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
                 control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
@@ -116,6 +117,7 @@ public final class PylonDaemon: Sendable {
             do {
                 try await control.bind()
             } catch {
+                await backends.shutdown()
                 throw DaemonError(.startFailed, "\(error)", cause: error)
             }
             return daemon
