@@ -161,6 +161,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "store-bench",
+            dependencies: ["PylonStore", "NostrCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/StoreBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "crypto-bench",
             dependencies: ["NostrCore", "CSecp256k1"],
             path: "Benchmarks/CryptoBenchmark",
