@@ -12,10 +12,17 @@ extension PylonStore {
     /// True when the request event was seen before, admitted or rejected, in this run or an
     /// earlier one. Called for every inbound request: one indexed lookup.
     public func hasProcessed(_ eventID: EventID) throws(PylonStoreError) -> Bool {
-        try read("look up a request") { db in
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_requests WHERE event_id = ?)"),
-                arguments: [eventID.hex]) ?? false
+        // On the writer's connection, whose page cache stays warm across the admissions around
+        // this lookup; a reader connection drops its cache after every commit and reads the pages
+        // again. The lookup waits at most for one short write transaction.
+        do {
+            return try writer.writeWithoutTransaction { db in
+                try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_requests WHERE event_id = ?)"),
+                    arguments: [eventID.hex]) ?? false
+            }
+        } catch {
+            throw Self.wrap(error, "look up request \(eventID)")
         }
     }
 
@@ -48,24 +55,30 @@ extension PylonStore {
         let id = request.id.hex
         let status: JobStatus = job.priceMsats > 0 ? .awaitingPayment : .queued
         let receivedAt = Timestamp.rounded(job.receivedAt)
-        let requestJSON = J.event(request)
-        let data = J.object([
-            "id": .string(id),
-            "kind": .integer(Int64(request.kind.rawValue)),
-            "customer": .string(request.pubkey.hex),
-            "status": .string(status.rawValue),
-            "requested_model": J.text(job.requestedModel),
-            "input": .string(job.input),
-            "input_bytes": J.int(job.inputBytes),
-            "params": job.params,
-            "bid_msats": J.int(job.bidMsats),
-            "price_msats": .integer(job.priceMsats),
-            "encrypted": .bool(job.encrypted),
-            "relays": J.strings(job.relays),
-            "priority": J.int(job.priority),
-            "received_at": J.time(receivedAt),
-            "request": requestJSON,
-        ])
+        let requestText = request.jsonString
+        var members: [JSON.Member] = [
+            .init("id", .string(id)),
+            .init("kind", .integer(Int64(request.kind.rawValue))),
+            .init("customer", .string(request.pubkey.hex)),
+            .init("status", .string(status.rawValue)),
+            .init("requested_model", J.text(job.requestedModel)),
+            .init("input", .string(job.input)),
+            .init("input_bytes", J.int(job.inputBytes)),
+            .init("params", job.params),
+            .init("bid_msats", J.int(job.bidMsats)),
+            .init("price_msats", .integer(job.priceMsats)),
+            .init("encrypted", .bool(job.encrypted)),
+            .init("relays", J.strings(job.relays)),
+            .init("priority", J.int(job.priority)),
+            .init("received_at", J.time(receivedAt)),
+        ]
+        // The request goes last, and its text is written once (Event's own writer gives the same
+        // bytes as serializing its JSON value) for both the journal and the row.
+        var text = JSON.object(members).serialized
+        text.removeLast()
+        text += #","request":"# + requestText + "}"
+        members.append(.init("request", J.event(request)))
+        let data = JSON.object(members)
         return try write("admit job \(id)") { tx in
             try tx.execute(
                 "INSERT INTO processed_requests (event_id, outcome, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -73,11 +86,11 @@ extension PylonStore {
             guard tx.db.changesCount == 1 else {
                 throw PylonStoreError(.duplicate, "request \(id) was already processed; it is not admitted twice")
             }
-            let record = try tx.journal(JournalKinds.jobAdmitted, data)
+            let record = try tx.journal(JournalKinds.jobAdmitted, data, text: text)
             let row = Job(
                 id: request.id, kind: request.kind, customer: request.pubkey, status: status, requestedModel: job.requestedModel,
                 input: job.input, inputBytes: job.inputBytes, params: job.params, bidMsats: job.bidMsats,
-                priceMsats: job.priceMsats, encrypted: job.encrypted, request: requestJSON.serialized, relays: job.relays,
+                priceMsats: job.priceMsats, encrypted: job.encrypted, request: requestText, relays: job.relays,
                 priority: job.priority, arrival: record.seq, receivedAt: receivedAt, admittedAt: tx.now)
             try Self.insert(row, into: tx.db)
             return record
@@ -120,10 +133,10 @@ extension PylonStore {
         }
         let id = jobID.hex
         return try write("start job \(id)") { tx in
-            _ = try Self.requireJob(tx, id, to: "start", allowed: [.queued])
             try tx.execute(
-                "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ? AND status = 'queued'",
                 [model, backend, tx.nowText, id])
+            if tx.db.changesCount == 0 { try Self.refuse(tx, id, to: "start", allowed: [.queued]) }
             return try tx.journal(
                 JournalKinds.jobStarted, J.object(["id": .string(id), "model": .string(model), "backend": .string(backend)]))
         }
@@ -154,16 +167,16 @@ extension PylonStore {
             "duration_ms": J.int(completion.durationMs),
         ])
         return try write("complete job \(id)") { tx in
-            _ = try Self.requireJob(tx, id, to: "complete", allowed: [.running])
             try tx.execute(
                 """
                 UPDATE jobs SET status = 'completed', finished_at = ?, prompt_tokens = ?, completion_tokens = ?,
-                    output_bytes = ?, duration_ms = ?, result_event_id = ? WHERE id = ?
+                    output_bytes = ?, duration_ms = ?, result_event_id = ? WHERE id = ? AND status = 'running'
                 """,
                 [
                     tx.nowText, completion.promptTokens, completion.completionTokens, completion.outputBytes,
                     completion.durationMs, completion.resultEventID.hex, id,
                 ])
+            if tx.db.changesCount == 0 { try Self.refuse(tx, id, to: "complete", allowed: [.running]) }
             var records = [try tx.journal(JournalKinds.jobCompleted, data)]
             if let earning {
                 records.append(try Self.recordPayment(tx, earning, invoice: false))
@@ -214,6 +227,12 @@ extension PylonStore {
 
     static func finishJob(_ tx: WriteContext, _ id: String, status: JobStatus, reason: String) throws {
         try tx.execute("UPDATE jobs SET status = ?, finished_at = ?, error = ? WHERE id = ?", [status.rawValue, tx.nowText, reason, id])
+    }
+
+    /// Explains why a conditional UPDATE changed nothing: `not_found` or `invalid_transition`.
+    static func refuse(_ tx: WriteContext, _ id: String, to verb: String, allowed: Set<JobStatus>) throws -> Never {
+        _ = try requireJob(tx, id, to: verb, allowed: allowed)
+        throw PylonStoreError(.database, "cannot \(verb) job \(id): the update did not apply")
     }
 
     /// A job's status and price, or `not_found`; `invalid_transition` unless its status is allowed.

@@ -231,10 +231,11 @@ final class WriteContext {
         self.nowText = Timestamp.string(now)
     }
 
-    /// Appends one journal entry stamped with the transaction's time and returns it.
-    func journal(_ kind: String, _ data: JSON) throws -> JournalRecord {
+    /// Appends one journal entry stamped with the transaction's time and returns it. `text`, when
+    /// given, is `data` already serialized.
+    func journal(_ kind: String, _ data: JSON, text: String? = nil) throws -> JournalRecord {
         let statement = try db.cachedStatement(sql: "INSERT INTO journal (time, kind, data) VALUES (?, ?, ?)")
-        try statement.execute(arguments: [nowText, kind, data.serialized])
+        try statement.execute(arguments: [nowText, kind, text ?? data.serialized])
         let seq = db.lastInsertedRowID
         lastSeq = seq
         return JournalRecord(seq: seq, time: now, kind: kind, data: data)

@@ -40,9 +40,12 @@ enum Schema {
             seen_at TEXT NOT NULL
         ) WITHOUT ROWID;
 
-        -- One row per NIP-90 request this node admitted.
+        -- One row per NIP-90 request this node admitted. `arrival`, the seq of the job's
+        -- job.admitted entry, is the rowid: rows append in arrival order and the request id needs
+        -- the only other unique index.
         CREATE TABLE jobs (
-            id TEXT PRIMARY KEY NOT NULL REFERENCES processed_requests(event_id),
+            arrival INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE REFERENCES processed_requests(event_id),
             kind INTEGER NOT NULL CHECK (kind BETWEEN 5000 AND 5999),
             customer TEXT NOT NULL CHECK (length(customer) = 64),
             status TEXT NOT NULL
@@ -59,7 +62,6 @@ enum Schema {
             request TEXT NOT NULL CHECK (json_valid(request)),
             relays TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(relays)),
             priority INTEGER NOT NULL DEFAULT 0,
-            arrival INTEGER NOT NULL UNIQUE,
             received_at TEXT NOT NULL,
             admitted_at TEXT NOT NULL,
             started_at TEXT,
@@ -76,7 +78,6 @@ enum Schema {
             CHECK (status NOT IN ('failed', 'cancelled') OR error IS NOT NULL)
         );
         CREATE INDEX jobs_status ON jobs(status, arrival);
-        CREATE INDEX jobs_customer ON jobs(customer, arrival);
 
         -- Money received. A payment hash counts once.
         CREATE TABLE earnings (

@@ -35,7 +35,7 @@ struct SchemaTests {
             ]))
         #expect(
             indexes.isSuperset(of: [
-                "jobs_status", "jobs_customer", "earnings_received_at", "earnings_job", "invoices_job", "invoices_pending",
+                "jobs_status", "earnings_received_at", "earnings_job", "invoices_job", "invoices_pending",
                 "tick_history_agent", "buyer_jobs_created", "buyer_jobs_status",
             ]))
         #expect(triggers == ["journal_append_only_update", "journal_append_only_delete"])
