@@ -26,7 +26,8 @@ extension PylonStore {
     }
 
     /// Reads, changes and saves a buyer job in one transaction (appending feedback as it arrives,
-    /// setting the result). `not_found` when there is no such job.
+    /// setting the result). `not_found` when there is no such job. `change` runs inside the write
+    /// transaction: it must be quick and must not call the store (GRDB access is not reentrant).
     @discardableResult
     public func updateBuyerJob(id: EventID, _ change: (inout BuyerJob) throws -> Void) throws(PylonStoreError) -> BuyerJob {
         try write("update buyer job \(id)") { tx in
