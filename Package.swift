@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libsecp256k1 from the system (Debian `libsecp256k1-dev`: schnorrsig, extrakeys, ecdh).
@@ -86,6 +87,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // pylon.db: GRDB migrations, records and the journal. SQL lives here only.
+        .target(
+            name: "PylonStore",
+            dependencies: ["NostrCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Daemon",
             dependencies: [
@@ -93,6 +100,7 @@ let package = Package(
                 "ControlProtocol",
                 "RelayPool",
                 "Backends",
+                "PylonStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -156,6 +164,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PylonStoreTests",
+            // GRDB directly: tests reach under the API to check the schema's own guarantees.
+            dependencies: ["PylonStore", "NostrCore", "PylonTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RelayPoolTests",
             dependencies: [
                 "RelayPool", "NostrCore", "PylonTestSupport",
@@ -186,6 +200,12 @@ let package = Package(
             name: "relay-bench",
             dependencies: ["NostrCore", "RelayPool", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/RelayBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "store-bench",
+            dependencies: ["PylonStore", "NostrCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/StoreBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
