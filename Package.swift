@@ -118,6 +118,10 @@ let package = Package(
             dependencies: [
                 "Daemon",
                 "ControlProtocol",
+                "PylonStore",
+                "RelayPool",
+                "Backends",
+                .product(name: "Logging", package: "swift-log"),
                 "NostrCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -55,7 +55,7 @@ public struct OpenAIBackend: InferenceBackend {
         self.transport = HTTPTransport(
             client: client,
             backend: name,
-            serverName: flavor == .llamacpp ? "The llama.cpp server" : "The OpenAI-compatible server",
+            serverName: flavor == .llamacpp ? "the llama.cpp server" : "the OpenAI-compatible server",
             root: ServerURL.root(baseURL, stripV1: true),
             configuredURL: baseURL,
             timeouts: timeouts,

@@ -15,6 +15,7 @@ public struct PylonCommand: AsyncParsableCommand {
         version: PylonVersion.current,
         subcommands: [
             InitCommand.self, IdentityCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, ReloadCommand.self,
+            JobsCommand.self, EarningsCommand.self, EventsCommand.self, DoctorCommand.self, InferCommand.self,
             DaemonEntryCommand.self,
         ]
     )

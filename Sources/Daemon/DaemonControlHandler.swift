@@ -1,6 +1,7 @@
 import Backends
 import ControlProtocol
 import Foundation
+import PylonStore
 import Synchronization
 
 /// Answers control-socket requests for the running daemon (SPEC §5, §12).
@@ -28,14 +29,22 @@ final class DaemonControlHandler: ControlHandler, Sendable {
             try await reply(await daemon.reloader.reload(.command).controlResponse)
         case .dumpState:
             try await reply(.state(.object([:])))
-        case .events:
-            try await reply(.events([]))
+        case .events(let since):
+            let records: [JournalRecord]
+            do {
+                records = try daemon.store.journal(since: Int64(clamping: since), limit: 10_000)
+            } catch {
+                try await reply(.error("cannot read the journal: \(error.message)"))
+                return
+            }
+            try await reply(.events(records.map(JournalEntry.init)))
         case .submitJob(let job):
             try await submit(job, daemon: daemon, reply: reply)
         }
     }
 
-    /// Runs a local job (the seed's `ipc` interface), streaming tokens when asked.
+    /// Runs a local job (the seed's `ipc` interface): `Token` lines as the backend produces them
+    /// when `stream` is set, then `JobResult` (or `Error`) last.
     private func submit(_ job: SubmitJob, daemon: PylonDaemon, reply: ControlReply) async throws {
         guard daemon.options.mode.includesProvider else {
             try await reply(.error("this daemon runs in host mode without inference backends; start it with --mode provider or both"))
@@ -43,39 +52,34 @@ final class DaemonControlHandler: ControlHandler, Sendable {
         }
         let started = ContinuousClock.now
         let request = InferenceRequest(prompt: job.prompt, model: job.model, maxTokens: job.maxTokens)
-        let output = TokenBuffer()
         let route: BackendRoute
-        let summary: InferenceSummary
         do {
             route = try await daemon.backends.route(model: job.model, backend: job.backend)
-            summary = try await daemon.backends.generate(request, on: route) { token in
-                output.append(token)
-            }
         } catch {
             try await reply(.error(error.message))
             return
         }
+        var output = ""
+        var tokens = 0
         do {
-            let text = output.take()
-            if job.stream {
-                // Tokens were collected in order; send them before the final result.
-                for token in output.tokens { try await reply(.token(token)) }
+            for try await event in daemon.backends.stream(request, on: route) {
+                switch event {
+                case .token(let text):
+                    output += text
+                    if job.stream { try await reply(.token(text)) }
+                case .finished(_, _, let completionTokens):
+                    tokens = completionTokens
+                }
             }
-            let elapsed = ContinuousClock.now - started
-            try await reply(
-                .jobResult(
-                    JobResult(
-                        id: UUID().uuidString.lowercased(), output: text, model: route.model, backend: route.backendName,
-                        tokens: summary.completionTokens,
-                        durationMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))))
+        } catch let error as BackendError {
+            try await reply(.error(error.message))
+            return
         }
+        let elapsed = ContinuousClock.now - started
+        try await reply(
+            .jobResult(
+                JobResult(
+                    id: UUID().uuidString.lowercased(), output: output, model: route.model, backend: route.backendName, tokens: tokens,
+                    durationMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))))
     }
-}
-
-/// Collects streamed tokens from the inference callback.
-final class TokenBuffer: Sendable {
-    private let storage = Mutex<[String]>([])
-    func append(_ token: String) { storage.withLock { $0.append(token) } }
-    var tokens: [String] { storage.withLock { $0 } }
-    func take() -> String { storage.withLock { $0.joined() } }
 }

@@ -5,6 +5,7 @@ public import Logging
 import Metrics
 import NostrCore
 import Prometheus
+import PylonStore
 import RelayPool
 import ServiceLifecycle
 import UnixSignals
@@ -39,6 +40,7 @@ public final class PylonDaemon: Sendable {
     let runtime: RuntimeFiles
     let relayPool: RelayPool
     let backends: BackendRegistry
+    let store: PylonStore
     let control: ControlServer
     let reloader: ConfigReloader
     let logSettings: LogSettings
@@ -82,6 +84,12 @@ public final class PylonDaemon: Sendable {
             let logger = Logger(label: "pylon.daemon")
             for warning in loaded.warnings { logger.warning("config warning", metadata: ["config.warning": "\(warning)"]) }
             let identity = try IdentityStore(paths: options.paths).load()
+            let store: PylonStore
+            do {
+                store = try PylonStore.open(path: options.paths.database.path)
+            } catch {
+                throw DaemonError(.fileSystem, error.message, cause: error)
+            }
 
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -110,7 +118,7 @@ public final class PylonDaemon: Sendable {
                 })
 
             let daemon = PylonDaemon(
-                options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
+                options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends, store: store,
                 control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
                 registry: registry)
             handler.attach(daemon)
@@ -126,7 +134,7 @@ public final class PylonDaemon: Sendable {
 
     private init(
         options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
-        backends: BackendRegistry, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
+        backends: BackendRegistry, store: PylonStore, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
         httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
     ) {
         self.options = options
@@ -135,6 +143,7 @@ public final class PylonDaemon: Sendable {
         self.runtime = runtime
         self.relayPool = relayPool
         self.backends = backends
+        self.store = store
         self.control = control
         self.reloader = reloader
         self.logSettings = logSettings
@@ -157,6 +166,7 @@ public final class PylonDaemon: Sendable {
         if options.detached { ProcessControl.detachStandardError() }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "RuntimeFiles"),
+            .init(service: JournalLifecycle(daemon: self), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "Journal"),
             .init(service: control, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ControlServer"),
         ]
         if let http {
@@ -166,8 +176,9 @@ public final class PylonDaemon: Sendable {
         if options.mode.includesProvider {
             services.append(.init(service: backends, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "BackendRegistry"))
         }
-        services.append(.init(service: StateObserver(daemon: self), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "StateObserver"))
         services.append(.init(service: reloader, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ConfigReloader"))
+        // Last in, first out: it journals shutdown.begin as soon as shutdown starts.
+        services.append(.init(service: StateObserver(daemon: self), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "StateObserver"))
 
         var configuration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
@@ -208,6 +219,9 @@ public final class PylonDaemon: Sendable {
     }
 
     func observeReload(_ trigger: ReloadTrigger, _ outcome: ReloadOutcome) async {
+        store.record(
+            outcome.succeeded ? .configReloaded : .configReloadFailed,
+            ["trigger": .string(trigger.rawValue), "message": .string(outcome.message)], logger: logger)
         if outcome.succeeded {
             logger.info("config reloaded", metadata: ["config.trigger": "\(trigger.rawValue)", "config.summary": "\(outcome.message)"])
         } else {
@@ -230,12 +244,17 @@ public final class PylonDaemon: Sendable {
                 StatusReport.Backend(name: status.name, url: status.url, state: status.state == .ready ? .ready : .unavailable, models: status.models)
             } : []
         let uptime = ContinuousClock.now - startedClock
+        let statistics = try? store.statistics()
+        let earnings = try? store.earningsSummary()
         return StatusReport(
             running: true, uptimeSecs: UInt64(max(0, uptime.components.seconds)), pid: getpid(), version: PylonVersion.current,
             mode: options.mode, providerActive: options.mode.includesProvider, hostActive: options.mode.includesHost,
-            jobsCompleted: 0, earningsMsats: 0, relays: relays, backends: backends,
+            jobsCompleted: UInt64(statistics?.jobsCompleted ?? 0), earningsMsats: UInt64(max(0, statistics?.earningsMsats ?? 0)),
+            relays: relays, backends: backends,
             queue: .init(queued: 0, running: 0, slots: configuration.provider.maxConcurrentJobs, maxQueue: configuration.provider.maxQueue),
-            earnings: .init())
+            earnings: .init(
+                todayMsats: UInt64(max(0, earnings?.todayMsats ?? 0)), weekMsats: UInt64(max(0, earnings?.weekMsats ?? 0)),
+                totalMsats: UInt64(max(0, earnings?.totalMsats ?? 0))))
     }
 
     static func readiness(relayPool: RelayPool, backends: BackendRegistry, mode: DaemonMode) async -> Readiness {
@@ -262,28 +281,69 @@ public final class PylonDaemon: Sendable {
     }
 }
 
-/// Logs relay and backend state changes (and journals them, with the store).
+/// Journals and logs relay and backend state changes; the first to hear of a graceful shutdown,
+/// it journals `shutdown.begin`.
 struct StateObserver: Service {
     let daemon: PylonDaemon
 
     func run() async throws {
+        let store = daemon.store
+        let logger = daemon.logger
         await withDiscardingTaskGroup { group in
             group.addTask {
+                var wasUp: [String: Bool] = [:]
                 for await change in daemon.relayPool.stateChanges.cancelOnGracefulShutdown() {
+                    let url = change.url.string
                     switch change.state {
-                    case .connected: daemon.logger.info("relay up", metadata: ["relay.url": "\(change.url)"])
-                    case .backingOff: daemon.logger.notice("relay down", metadata: ["relay.url": "\(change.url)", "relay.error": "\(change.error ?? "")"])
-                    default: break
+                    case .connected where wasUp[url] != true:
+                        wasUp[url] = true
+                        logger.info("relay up", metadata: ["relay.url": "\(url)"])
+                        store.record(.relayUp, ["url": .string(url)], logger: logger)
+                    case .backingOff where wasUp[url] != false, .closed where wasUp[url] != false:
+                        wasUp[url] = false
+                        logger.notice("relay down", metadata: ["relay.url": "\(url)", "relay.error": "\(change.error ?? "")"])
+                        store.record(.relayDown, ["url": .string(url), "error": change.error.map(JSON.string) ?? .null], logger: logger)
+                    default:
+                        break
                     }
                 }
             }
             group.addTask {
                 for await change in daemon.backends.stateChanges.cancelOnGracefulShutdown() {
-                    daemon.logger.info(
-                        change.state == .ready ? "backend up" : "backend down",
+                    let up = change.state == .ready
+                    logger.info(
+                        up ? "backend up" : "backend down",
                         metadata: ["backend.name": "\(change.backend)", "backend.url": "\(change.url)", "backend.reason": "\(change.reason ?? "")"])
+                    store.record(
+                        up ? .backendUp : .backendDown,
+                        [
+                            "backend": .string(change.backend), "url": .string(change.url),
+                            "models": .array(change.models.map(JSON.string)), "reason": change.reason.map(JSON.string) ?? .null,
+                        ], logger: logger)
                 }
             }
+            group.addTask {
+                try? await gracefulShutdown()
+                store.record(.shutdownBegin, ["pid": .integer(Int64(getpid()))], logger: logger)
+            }
         }
+    }
+}
+
+/// Journals `daemon.started` when the group starts and `shutdown.complete` when it is nearly done
+/// (it is second in the group, so only the PID lock outlives it), then closes the store.
+struct JournalLifecycle: Service {
+    let daemon: PylonDaemon
+
+    func run() async throws {
+        daemon.store.record(
+            .daemonStarted,
+            [
+                "pid": .integer(Int64(getpid())), "version": .string(PylonVersion.current), "mode": .string(daemon.options.mode.rawValue),
+                "pubkey": .string(daemon.identity.publicKey.hex),
+            ], logger: daemon.logger)
+        try? await gracefulShutdown()
+        daemon.store.record(.shutdownComplete, ["pid": .integer(Int64(getpid()))], logger: daemon.logger)
+        try? daemon.store.close()
     }
 }

@@ -136,6 +136,14 @@ final class RelayConnection: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        for (needle, summary) in [
+            ("Connection refused", "connection refused"), ("Connection reset", "connection reset"),
+            ("timed out", "connection timed out"), ("No route to host", "no route to host"),
+            ("Name or service not known", "unknown host"), ("certificate", "TLS certificate rejected"),
+        ] where text.contains(needle) {
+            return summary
+        }
         if let error = error as? WebSocketClientError { return "websocket: \(error)" }
         if let error = error as? IOError { return "connection failed: \(error.description)" }
         if let error = error as? ChannelError { return "connection failed: \(error)" }

@@ -36,6 +36,8 @@ struct HTTPTransport: Sendable {
     let backend: String
     /// How messages name the server: "Ollama", "the llama.cpp server".
     let serverName: String
+    /// `serverName` at the start of a sentence.
+    var subject: String { serverName.prefix(1).uppercased() + serverName.dropFirst() }
     /// The root URL (no trailing slash, no `/v1`), or nil when the configured URL is invalid.
     let root: String?
     /// The URL as configured, for messages and status.
@@ -70,7 +72,7 @@ struct HTTPTransport: Sendable {
         } catch {
             throw BackendError(
                 .badResponse,
-                "\(serverName) at \(configuredURL) answered \(path) with something that is not the expected JSON; check that the URL points at \(serverName).",
+                "\(subject) at \(configuredURL) answered \(path) with something that is not the expected JSON; check that the URL points at \(serverName).",
                 backend: backend,
                 cause: error
             )
@@ -122,7 +124,7 @@ struct HTTPTransport: Sendable {
         case .timedOut:
             throw BackendError(
                 .timeout,
-                "\(serverName) at \(configuredURL) did not answer \(path) within \(timeout.secondsText); check that it runs and is not overloaded.",
+                "\(subject) at \(configuredURL) did not answer \(path) within \(timeout.secondsText); check that it runs and is not overloaded.",
                 backend: backend
             )
         case .failed(let error, let responded):
@@ -244,7 +246,7 @@ struct HTTPTransport: Sendable {
         } catch is LineTooLong {
             throw BackendError(
                 .badResponse,
-                "\(serverName) at \(configuredURL) sent a line longer than \(limits.maxLineBytes) bytes; pylon stopped reading.",
+                "\(subject) at \(configuredURL) sent a line longer than \(limits.maxLineBytes) bytes; pylon stopped reading.",
                 backend: backend
             )
         } catch {
@@ -265,19 +267,19 @@ struct HTTPTransport: Sendable {
         case .firstToken:
             BackendError(
                 .timeout,
-                "\(serverName) at \(configuredURL) sent no output within \(timeouts.firstToken.secondsText); the model may still be loading or the server is overloaded.",
+                "\(subject) at \(configuredURL) sent no output within \(timeouts.firstToken.secondsText); the model may still be loading or the server is overloaded.",
                 backend: backend
             )
         case .idle:
             BackendError(
                 .timeout,
-                "\(serverName) at \(configuredURL) stopped sending output for \(timeouts.idle.secondsText) in the middle of a response.",
+                "\(subject) at \(configuredURL) stopped sending output for \(timeouts.idle.secondsText) in the middle of a response.",
                 backend: backend
             )
         case .deadline, .drain:
             BackendError(
                 .timeout,
-                "\(serverName) at \(configuredURL) did not finish before the request's deadline.",
+                "\(subject) at \(configuredURL) did not finish before the request's deadline.",
                 backend: backend
             )
         }
@@ -324,7 +326,7 @@ struct HTTPTransport: Sendable {
         if responded {
             return BackendError(
                 .badResponse,
-                "\(serverName) at \(configuredURL) broke off the response; check its log.",
+                "\(subject) at \(configuredURL) broke off the response; check its log.",
                 backend: backend,
                 cause: error
             )
@@ -345,7 +347,7 @@ struct HTTPTransport: Sendable {
         if status.code == 404, let detail, detail.lowercased().contains("model") {
             return BackendError(
                 .modelNotFound,
-                "\(serverName) at \(configuredURL) does not have the requested model\(suffix)",
+                "\(subject) at \(configuredURL) does not have the requested model\(suffix)",
                 backend: backend,
                 httpStatus: Int(status.code)
             )
@@ -365,7 +367,7 @@ struct HTTPTransport: Sendable {
         }
         return BackendError(
             .httpStatus,
-            "\(serverName) at \(configuredURL) answered \(path) with HTTP \(status.code)\(suffix) (\(hint)).",
+            "\(subject) at \(configuredURL) answered \(path) with HTTP \(status.code)\(suffix) (\(hint)).",
             backend: backend,
             httpStatus: Int(status.code)
         )

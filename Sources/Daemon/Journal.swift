@@ -1,0 +1,26 @@
+import ControlProtocol
+import Foundation
+import Logging
+import NostrCore
+import PylonStore
+
+extension JournalEntry {
+    /// A store record as the control protocol's entry (`{"seq","time","kind","data"}`).
+    init(_ record: JournalRecord) {
+        let data = (try? JSONValue(parsing: record.data.serialized))?.objectValue ?? [:]
+        self.init(seq: UInt64(max(0, record.seq)), time: record.time, kind: JournalKind(rawValue: record.kind), data: data)
+    }
+}
+
+extension PylonStore {
+    /// Appends a daemon-level entry; a failure is logged, never fatal (the state it describes
+    /// already happened).
+    func record(_ kind: JournalKind, _ members: [String: JSON], logger: Logger) {
+        let data = JSON.object(members.sorted { $0.key < $1.key }.map { JSON.Member($0.key, $0.value) })
+        do {
+            _ = try append(kind: kind.rawValue, data: data)
+        } catch {
+            logger.error("cannot write the journal", metadata: ["journal.kind": "\(kind.rawValue)", "error": "\(error)"])
+        }
+    }
+}
