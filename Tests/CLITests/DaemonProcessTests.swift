@@ -303,3 +303,44 @@ enum PrometheusText {
         if samples == 0 { throw Invalid(description: "no samples") }
     }
 }
+
+@Suite("Secrets and log format (process level)")
+struct SecretsTests {
+    @Test("the NWC secret and the phrase never reach logs, --json output or errors; JSON logs are one object per line")
+    func secretsStayOut() async throws {
+        let relay = try await RelayProcess.start(.rustNostr)
+        let walletKey = Keypair.generate().publicKey.hex
+        let secret = SecretKey.generate().hex
+        let uri = "nostr+walletconnect://\(walletKey)?relay=ws%3A%2F%2F127.0.0.1%3A9&secret=\(secret)"
+        let node = try PylonNode(relays: [relay.url], extraConfig: "[wallet]\nnwc = \"\(uri)\"\n[log]\nlevel = \"trace\"\nformat = \"json\"\n")
+        let phrase = try String(contentsOf: node.home.file("identity.mnemonic"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let identitySecret = NIP06.keypair(from: try Mnemonic(phrase: phrase)).secretKey
+        try node.mustStart()
+        #expect(await node.awaitStatus { ($0["relays"] as? [[String: Any]])?.first?["state"] as? String == "connected" })
+        var outputs = [node.log]
+        for arguments in [["status", "--json"], ["doctor", "--json"], ["identity", "--json"], ["events", "--json"], ["reload", "--json"]] {
+            let result = try node.home.run(arguments)
+            outputs += [result.stdout, result.stderr]
+        }
+        // A bad edit that contains the secret: the error must not echo it.
+        try Data("[wallet]\nnwc = \"\(uri)x\"\n".utf8).write(to: node.configFile)
+        let bad = try node.pylon("reload")
+        #expect(bad.status != 0)
+        outputs += [bad.stdout, bad.stderr]
+        try await node.mustCleanShutdown()
+        outputs.append(node.log)
+        for text in outputs {
+            #expect(!text.contains(secret), "the NWC secret leaked: \(text.prefix(300))")
+            #expect(!text.contains(phrase), "the phrase leaked")
+            #expect(!text.contains(identitySecret.hex), "the secret key leaked")
+            #expect(!text.contains(identitySecret.nsec), "the nsec leaked")
+        }
+        // With format = "json", every log line is one JSON object.
+        let lines = node.log.split(separator: "\n")
+        #expect(lines.count > 5)
+        for line in lines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["message"] != nil, "not a JSON log line: \(line)")
+        }
+    }
+}

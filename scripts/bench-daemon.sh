@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Daemon benchmark (release build): `pylon start` to Pong, idle RSS after 30 s, Status round trip.
+#   scripts/bench-daemon.sh [STARTS] [IDLE_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-test-peers.sh
+SCRATCH="${PYLON_RELEASE_SCRATCH:-.build-release}"
+swift build -c release --scratch-path "$SCRATCH" --product pylon >&2
+BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
+PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+.venv/bin/python Tests/Peers/rust_relay.py --port "$PORT" < /dev/null > /tmp/pylon-bench-daemon-relay.log 2>&1 &
+RELAY=$!
+trap 'kill $RELAY 2>/dev/null || true' EXIT
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+.venv/bin/python scripts/bench_daemon.py "$BIN/pylon" --relay "ws://127.0.0.1:$PORT" --starts "${1:-20}" --idle "${2:-30}"
