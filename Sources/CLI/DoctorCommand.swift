@@ -184,10 +184,7 @@ struct DoctorCommand: AsyncParsableCommand {
     static func checkBackends(_ configuration: PylonConfiguration) async -> Check {
         var logger = Logger(label: "pylon.doctor")
         logger.logLevel = .critical
-        let backendConfiguration = BackendRegistry.Configuration(
-            preference: configuration.backends.preference.map(\.rawValue), ollamaURL: configuration.backends.ollamaURL,
-            llamacppURL: configuration.backends.llamacppURL, openaiURL: configuration.backends.openaiURL,
-            openaiAPIKeyEnv: configuration.backends.openaiAPIKeyEnv, defaultModel: configuration.provider.defaultModel)
+        let backendConfiguration = configuration.backendConfiguration
         let registry = BackendRegistry(configuration: backendConfiguration, logger: logger)
         let statuses = await registry.detectNow()
         await registry.shutdown()

@@ -75,10 +75,7 @@ struct InferCommand: AsyncParsableCommand {
         var logger = Logger(label: "pylon.infer")
         logger.logLevel = .error
         let registry = BackendRegistry(
-            configuration: BackendRegistry.Configuration(
-                preference: configuration.backends.preference.map(\.rawValue), ollamaURL: configuration.backends.ollamaURL,
-                llamacppURL: configuration.backends.llamacppURL, openaiURL: configuration.backends.openaiURL,
-                openaiAPIKeyEnv: configuration.backends.openaiAPIKeyEnv, defaultModel: configuration.provider.defaultModel),
+            configuration: configuration.backendConfiguration,
             logger: logger)
         _ = await registry.detectNow()
         let started = ContinuousClock.now

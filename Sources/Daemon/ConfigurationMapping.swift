@@ -1,11 +1,11 @@
-import Backends
-import RelayPool
+public import Backends
+public import RelayPool
 
 /// TOML (`PylonConfiguration`) onto each module's own `Configuration` (STYLE §1): the modules
 /// never see TOML, and a reload hands them new values.
 extension PylonConfiguration {
     /// The relay pool's settings; an invalid relay URL is a configuration error naming it.
-    func relayPoolConfiguration(file: String) throws(ConfigurationError) -> RelayPool.Configuration {
+    public func relayPoolConfiguration(file: String) throws(ConfigurationError) -> RelayPool.Configuration {
         var urls: [RelayURL] = []
         for text in relays {
             do {
@@ -19,7 +19,7 @@ extension PylonConfiguration {
     }
 
     /// The backend registry's settings (`[backends]` plus `[provider].default_model`).
-    var backendConfiguration: BackendRegistry.Configuration {
+    public var backendConfiguration: BackendRegistry.Configuration {
         BackendRegistry.Configuration(
             preference: backends.preference.map(\.rawValue),
             ollamaURL: backends.ollamaURL,

@@ -45,7 +45,6 @@ public final class PylonDaemon: Sendable {
     let reloader: ConfigReloader
     let logSettings: LogSettings
     let http: (any Service)?
-    let started = Date()
     let startedClock = ContinuousClock.now
     private let group = Mutex<ServiceGroup?>(nil)
     let processMetrics = ProcessMetrics()
@@ -73,63 +72,61 @@ public final class PylonDaemon: Sendable {
 
     private static func assemble(_ options: DaemonOptions, loaded: LoadedConfiguration, runtime: RuntimeFiles) async throws(DaemonError) -> PylonDaemon {
         let configuration = loaded.configuration
+        let logSettings: LogSettings
         do {
-            let logSettings: LogSettings
-            do {
-                logSettings = try PylonLogging.bootstrap(
-                    configuration.log, destination: options.foreground ? .standardError : .file(options.paths.logFile))
-            } catch {
-                throw DaemonError(.fileSystem, "cannot open the log file \(options.paths.logFile.path): \(error)", cause: error)
-            }
-            let logger = Logger(label: "pylon.daemon")
-            for warning in loaded.warnings { logger.warning("config warning", metadata: ["config.warning": "\(warning)"]) }
-            let identity = try IdentityStore(paths: options.paths).load()
-            let store: PylonStore
-            do {
-                store = try PylonStore.open(path: options.paths.database.path)
-            } catch {
-                throw DaemonError(.fileSystem, error.message, cause: error)
-            }
-
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-
-            let relayConfiguration: RelayPool.Configuration
-            do {
-                relayConfiguration = try configuration.relayPoolConfiguration(file: options.configFile.path)
-            } catch {
-                throw DaemonError(.config, error.description, cause: error)
-            }
-            // The last check that can fail, before anything that owns resources is made.
-            if let address = configuration.http.listenAddress {
-                try ObservabilityHTTP.checkAvailable(host: address.host, port: address.port)
-            }
-            let relayPool = RelayPool(configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"))
-            let backends = BackendRegistry(configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"))
-            let handler = DaemonControlHandler()
-            let control = ControlServer(socketPath: options.paths.controlSocket.path, handler: handler, logger: Logger(label: "pylon.control"))
-            let reloader = ConfigReloader(
-                file: options.configFile, initial: configuration, logger: Logger(label: "pylon.config"),
-                apply: { new, change in
-                    await handler.daemon?.apply(new, change: change)
-                },
-                observe: { trigger, outcome in
-                    await handler.daemon?.observeReload(trigger, outcome)
-                })
-
-            let daemon = PylonDaemon(
-                options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends, store: store,
-                control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
-                registry: registry)
-            handler.attach(daemon)
-            do {
-                try await control.bind()
-            } catch {
-                await backends.shutdown()
-                throw DaemonError(.startFailed, "\(error)", cause: error)
-            }
-            return daemon
+            logSettings = try PylonLogging.bootstrap(
+                configuration.log, destination: options.foreground ? .standardError : .file(options.paths.logFile))
+        } catch {
+            throw DaemonError(.fileSystem, "cannot open the log file \(options.paths.logFile.path): \(error)", cause: error)
         }
+        let logger = Logger(label: "pylon.daemon")
+        for warning in loaded.warnings { logger.warning("config warning", metadata: ["config.warning": "\(warning)"]) }
+        let identity = try IdentityStore(paths: options.paths).load()
+        let store: PylonStore
+        do {
+            store = try PylonStore.open(path: options.paths.database.path)
+        } catch {
+            throw DaemonError(.fileSystem, error.message, cause: error)
+        }
+
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let relayConfiguration: RelayPool.Configuration
+        do {
+            relayConfiguration = try configuration.relayPoolConfiguration(file: options.configFile.path)
+        } catch {
+            throw DaemonError(.config, error.description, cause: error)
+        }
+        // The last check that can fail, before anything that owns resources is made.
+        if let address = configuration.http.listenAddress {
+            try ObservabilityHTTP.checkAvailable(host: address.host, port: address.port)
+        }
+        let relayPool = RelayPool(configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"))
+        let backends = BackendRegistry(configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"))
+        let handler = DaemonControlHandler()
+        let control = ControlServer(socketPath: options.paths.controlSocket.path, handler: handler, logger: Logger(label: "pylon.control"))
+        let reloader = ConfigReloader(
+            file: options.configFile, initial: configuration, logger: Logger(label: "pylon.config"),
+            apply: { new, change in
+                await handler.daemon?.apply(new, change: change)
+            },
+            observe: { trigger, outcome in
+                await handler.daemon?.observeReload(trigger, outcome)
+            })
+
+        let daemon = PylonDaemon(
+            options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends, store: store,
+            control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
+            registry: registry)
+        handler.attach(daemon)
+        do {
+            try await control.bind()
+        } catch {
+            await backends.shutdown()
+            throw DaemonError(.startFailed, "\(error)", cause: error)
+        }
+        return daemon
     }
 
     private init(
