@@ -62,18 +62,24 @@ struct EventsCommand: AsyncParsableCommand {
         // Follow: the daemon writes from another process, so poll the database.
         while !Task.isCancelled {
             let batch = try page()
+            // Written straight to the descriptor: stdio would hold lines back on a pipe.
+            var text = ""
             for record in batch {
-                if json { print(record.json.serialized) } else { Self.printLine(record) }
+                text += (json ? record.json.serialized : Self.line(record)) + "\n"
                 last = record.seq
             }
-            FileHandle.standardOutput.synchronizeFile()
+            if !text.isEmpty { FileHandle.standardOutput.write(Data(text.utf8)) }
             if batch.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
         }
     }
 
     static func printLine(_ record: JournalRecord) {
+        print(line(record))
+    }
+
+    static func line(_ record: JournalRecord) -> String {
         let data = record.data.serialized
-        print("\(String(record.seq).leftPadded(to: 6))  \(record.timeText)  \(record.kind.padding(toLength: 18, withPad: " ", startingAt: 0)) \(data == "{}" ? "" : data)")
+        return "\(String(record.seq).leftPadded(to: 6))  \(record.timeText)  \(record.kind.padding(toLength: 18, withPad: " ", startingAt: 0)) \(data == "{}" ? "" : data)"
     }
 }
 
