@@ -93,6 +93,25 @@ let package = Package(
             dependencies: ["NostrCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // Provider mode: the NIP-90 Data Vending Machine (admission, scheduler, feedback, results,
+        // recovery, NIP-89). Knows no TOML and no control socket.
+        .target(
+            name: "Provider",
+            dependencies: [
+                "NostrCore",
+                "RelayPool",
+                "Backends",
+                "PylonStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Daemon",
             dependencies: [
@@ -101,6 +120,7 @@ let package = Package(
                 "RelayPool",
                 "Backends",
                 "PylonStore",
+                "Provider",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -193,6 +213,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProviderTests",
+            dependencies: ["Provider", "NostrCore", "Backends", "PylonTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -49,11 +49,16 @@ public struct PylonConfiguration: Sendable, Equatable {
         public var announce: Bool
         public var name: String
         public var about: String
+        /// Requests one customer may make per minute; 0 is no limit.
+        public var rateLimitPerMinute: Int
+        /// Whether `url` inputs are fetched (off by default: the provider would fetch what strangers name).
+        public var allowURLInputs: Bool
 
         public init(
             kinds: [Int] = [5050], priceMsats: UInt64 = 0, maxConcurrentJobs: Int = 2, maxQueue: Int = 64,
             jobTimeoutSecs: Int = 120, maxInputBytes: Int = 16384, maxRequestAgeSecs: Int = 600, defaultModel: String = "",
-            announce: Bool = true, name: String = "pylon", about: String = ""
+            announce: Bool = true, name: String = "pylon", about: String = "", rateLimitPerMinute: Int = 30,
+            allowURLInputs: Bool = false
         ) {
             self.kinds = kinds
             self.priceMsats = priceMsats
@@ -66,6 +71,8 @@ public struct PylonConfiguration: Sendable, Equatable {
             self.announce = announce
             self.name = name
             self.about = about
+            self.rateLimitPerMinute = rateLimitPerMinute
+            self.allowURLInputs = allowURLInputs
         }
     }
 

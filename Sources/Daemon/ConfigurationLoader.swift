@@ -183,7 +183,7 @@ struct ConfigurationReader {
     static let sections: [String: [String]] = [
         "provider": [
             "kinds", "price_msats", "max_concurrent_jobs", "max_queue", "job_timeout_secs", "max_input_bytes",
-            "max_request_age_secs", "default_model", "announce", "name", "about",
+            "max_request_age_secs", "default_model", "announce", "name", "about", "rate_limit_per_minute", "allow_url_inputs",
         ],
         "backends": ["preference", "ollama_url", "llamacpp_url", "openai_url", "openai_api_key_env"],
         "wallet": ["nwc", "nwc_file"],
@@ -278,6 +278,10 @@ struct ConfigurationReader {
         if let v = bool(table, s, "announce") { provider.announce = v }
         if let v = string(table, s, "name") { provider.name = v }
         if let v = string(table, s, "about") { provider.about = v }
+        if let v = integer(table, s, "rate_limit_per_minute", 0...1_000_000, "requests per customer per minute (0 = no limit)") {
+            provider.rateLimitPerMinute = v
+        }
+        if let v = bool(table, s, "allow_url_inputs") { provider.allowURLInputs = v }
     }
 
     mutating func readBackends(_ table: [String: TOMLNode], into backends: inout PylonConfiguration.Backends) {

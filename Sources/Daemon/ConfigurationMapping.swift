@@ -1,4 +1,6 @@
 public import Backends
+import NostrCore
+public import Provider
 public import RelayPool
 
 /// TOML (`PylonConfiguration`) onto each module's own `Configuration` (STYLE §1): the modules
@@ -27,5 +29,15 @@ extension PylonConfiguration {
             openaiURL: backends.openaiURL,
             openaiAPIKeyEnv: backends.openaiAPIKeyEnv,
             defaultModel: provider.defaultModel)
+    }
+
+    /// The provider's settings (`[provider]`).
+    public var providerConfiguration: ProviderConfiguration {
+        ProviderConfiguration(
+            kinds: provider.kinds.map { Kind(UInt16($0)) }, priceMsats: Int64(clamping: provider.priceMsats),
+            slots: provider.maxConcurrentJobs, maxQueue: provider.maxQueue, jobTimeout: .seconds(provider.jobTimeoutSecs),
+            maxInputBytes: provider.maxInputBytes, maxRequestAge: Int64(provider.maxRequestAgeSecs),
+            rateLimitPerMinute: provider.rateLimitPerMinute, allowURLInputs: provider.allowURLInputs, announce: provider.announce,
+            name: provider.name, about: provider.about)
     }
 }

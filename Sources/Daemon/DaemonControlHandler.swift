@@ -1,6 +1,8 @@
 import Backends
 import ControlProtocol
 import Foundation
+import NostrCore
+import Provider
 import PylonStore
 import Synchronization
 
@@ -28,7 +30,8 @@ final class DaemonControlHandler: ControlHandler, Sendable {
         case .reload:
             try await reply(await daemon.reloader.reload(.command).controlResponse)
         case .dumpState:
-            try await reply(.state(.object([:])))
+            let state = (try? JSONValue(parsing: daemon.dumpState().serialized)) ?? .object([:])
+            try await reply(.state(state))
         case .events(let since):
             let records: [JournalRecord]
             do {
@@ -46,10 +49,23 @@ final class DaemonControlHandler: ControlHandler, Sendable {
     /// Runs a local job (the seed's `ipc` interface): `Token` lines as the backend produces them
     /// when `stream` is set, then `JobResult` (or `Error`) last.
     private func submit(_ job: SubmitJob, daemon: PylonDaemon, reply: ControlReply) async throws {
-        guard daemon.options.mode.includesProvider else {
+        guard let provider = daemon.provider else {
             try await reply(.error("this daemon runs in host mode without inference backends; start it with --mode provider or both"))
             return
         }
+        // Through the scheduler: a local job waits for a slot like any other (SPEC §3 `infer`).
+        do {
+            try await provider.runLocal {
+                try await self.run(job, daemon: daemon, reply: reply)
+            }
+        } catch let busy as SchedulerBusy {
+            try await reply(.error(busy.description))
+        } catch let refused as LocalJobRefused {
+            try await reply(.error(refused.description))
+        }
+    }
+
+    private func run(_ job: SubmitJob, daemon: PylonDaemon, reply: ControlReply) async throws {
         let started = ContinuousClock.now
         let request = InferenceRequest(prompt: job.prompt, model: job.model, maxTokens: job.maxTokens)
         let route: BackendRoute

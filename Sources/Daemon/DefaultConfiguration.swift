@@ -21,6 +21,8 @@ extension PylonConfiguration {
         announce = true                  # NIP-89 handler info + heartbeat
         name = "pylon"                   # shown in the NIP-89 announcement
         about = ""                       # shown in the NIP-89 announcement
+        rate_limit_per_minute = 30       # requests one customer may make per minute; 0 = no limit
+        allow_url_inputs = false         # fetch `url` inputs (http/https, text only)
 
         [backends]
         preference = ["apple_fm", "ollama", "llamacpp", "openai"]   # tried in this order

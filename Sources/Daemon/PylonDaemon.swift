@@ -5,6 +5,7 @@ public import Logging
 import Metrics
 import NostrCore
 import Prometheus
+import Provider
 import PylonStore
 import RelayPool
 import ServiceLifecycle
@@ -40,6 +41,8 @@ public final class PylonDaemon: Sendable {
     let runtime: RuntimeFiles
     let relayPool: RelayPool
     let backends: BackendRegistry
+    /// Provider mode's service; nil in host mode.
+    let provider: ProviderService?
     let store: PylonStore
     let control: ControlServer
     let reloader: ConfigReloader
@@ -104,6 +107,11 @@ public final class PylonDaemon: Sendable {
         }
         let relayPool = RelayPool(configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"))
         let backends = BackendRegistry(configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"))
+        let provider = options.mode.includesProvider
+            ? ProviderService(
+                configuration: configuration.providerConfiguration, keypair: identity.keypair, pool: relayPool, backends: backends,
+                store: store, logger: Logger(label: "pylon.provider"))
+            : nil
         let handler = DaemonControlHandler()
         let control = ControlServer(socketPath: options.paths.controlSocket.path, handler: handler, logger: Logger(label: "pylon.control"))
         let reloader = ConfigReloader(
@@ -116,7 +124,8 @@ public final class PylonDaemon: Sendable {
             })
 
         let daemon = PylonDaemon(
-            options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends, store: store,
+            options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
+            provider: provider, store: store,
             control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
             registry: registry)
         handler.attach(daemon)
@@ -131,7 +140,7 @@ public final class PylonDaemon: Sendable {
 
     private init(
         options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
-        backends: BackendRegistry, store: PylonStore, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
+        backends: BackendRegistry, provider: ProviderService?, store: PylonStore, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
         httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
     ) {
         self.options = options
@@ -140,6 +149,7 @@ public final class PylonDaemon: Sendable {
         self.runtime = runtime
         self.relayPool = relayPool
         self.backends = backends
+        self.provider = provider
         self.store = store
         self.control = control
         self.reloader = reloader
@@ -149,9 +159,10 @@ public final class PylonDaemon: Sendable {
             let relayPool = relayPool
             let backends = backends
             let mode = options.mode
+            let scheduler = provider?.scheduler
             http = ObservabilityHTTP.makeServer(
                 host: httpAddress.host, port: httpAddress.port, registry: registry, logger: Logger(label: "pylon.http"),
-                readiness: { await Self.readiness(relayPool: relayPool, backends: backends, mode: mode) },
+                readiness: { await Self.readiness(relayPool: relayPool, backends: backends, scheduler: scheduler, mode: mode) },
                 refresh: { processMetrics.refresh() })
         } else {
             http = nil
@@ -172,6 +183,10 @@ public final class PylonDaemon: Sendable {
         services.append(.init(service: relayPool, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "RelayPool"))
         if options.mode.includesProvider {
             services.append(.init(service: backends, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "BackendRegistry"))
+        }
+        if let provider {
+            // After the pool and the backends, so it stops first and answers its jobs with them.
+            services.append(.init(service: provider, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "Provider"))
         }
         services.append(.init(service: reloader, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ConfigReloader"))
         // Last in, first out: it journals shutdown.begin as soon as shutdown starts.
@@ -213,6 +228,7 @@ public final class PylonDaemon: Sendable {
             await relayPool.update(relays: relays)
         }
         await backends.update(configuration: configuration.backendConfiguration)
+        provider?.update(configuration.providerConfiguration)
     }
 
     func observeReload(_ trigger: ReloadTrigger, _ outcome: ReloadOutcome) async {
@@ -248,13 +264,26 @@ public final class PylonDaemon: Sendable {
             mode: options.mode, providerActive: options.mode.includesProvider, hostActive: options.mode.includesHost,
             jobsCompleted: UInt64(statistics?.jobsCompleted ?? 0), earningsMsats: UInt64(max(0, statistics?.earningsMsats ?? 0)),
             relays: relays, backends: backends,
-            queue: .init(queued: 0, running: 0, slots: configuration.provider.maxConcurrentJobs, maxQueue: configuration.provider.maxQueue),
+            queue: queue(configuration),
             earnings: .init(
                 todayMsats: UInt64(max(0, earnings?.todayMsats ?? 0)), weekMsats: UInt64(max(0, earnings?.weekMsats ?? 0)),
                 totalMsats: UInt64(max(0, earnings?.totalMsats ?? 0))))
     }
 
-    static func readiness(relayPool: RelayPool, backends: BackendRegistry, mode: DaemonMode) async -> Readiness {
+    private func queue(_ configuration: PylonConfiguration) -> StatusReport.Queue {
+        guard let snapshot = provider?.scheduler.snapshot() else {
+            return .init(queued: 0, running: 0, slots: configuration.provider.maxConcurrentJobs, maxQueue: configuration.provider.maxQueue)
+        }
+        return .init(queued: snapshot.queued.count, running: snapshot.running.count, slots: snapshot.slots, maxQueue: snapshot.maxQueue)
+    }
+
+    /// The scheduler's snapshot (`DumpState`).
+    func dumpState() -> JSON {
+        guard let provider else { return .object([.init("provider", .null)]) }
+        return .object([.init("scheduler", provider.scheduler.snapshot().json)])
+    }
+
+    static func readiness(relayPool: RelayPool, backends: BackendRegistry, scheduler: JobScheduler?, mode: DaemonMode) async -> Readiness {
         var reasons: [String] = []
         var warnings: [String] = []
         let statuses = relayPool.statuses
@@ -270,11 +299,15 @@ public final class PylonDaemon: Sendable {
             let ready = await backends.status().filter { $0.state == .ready && !$0.models.isEmpty }
             if ready.isEmpty { reasons.append("no inference backend is ready with a model") }
         }
+        if let scheduler, !scheduler.hasRoom {
+            let snapshot = scheduler.snapshot()
+            warnings.append("the job queue is full (\(snapshot.running.count) running, \(snapshot.queued.count) waiting): new requests are refused as busy")
+        }
         return Readiness(reasons: reasons, warnings: warnings)
     }
 
     public func readiness() async -> Readiness {
-        await Self.readiness(relayPool: relayPool, backends: backends, mode: options.mode)
+        await Self.readiness(relayPool: relayPool, backends: backends, scheduler: provider?.scheduler, mode: options.mode)
     }
 }
 

@@ -36,7 +36,8 @@ extension PylonStore {
     }
 
     /// Records a request that passed admission: marks its id seen, inserts the job (`queued`, or
-    /// `awaiting_payment` when it has a price) and appends `job.admitted`, in one transaction.
+    /// `awaiting_payment` when it has a price) and appends `job.received` and `job.admitted`, in
+    /// one transaction.
     ///
     /// Throws `duplicate` when the id was seen before (two relays delivering the same request at
     /// once: the second admission fails and changes nothing).
@@ -86,6 +87,7 @@ extension PylonStore {
             guard tx.db.changesCount == 1 else {
                 throw PylonStoreError(.duplicate, "request \(id) was already processed; it is not admitted twice")
             }
+            _ = try tx.journal(JournalKinds.jobReceived, Self.received(request))
             let record = try tx.journal(JournalKinds.jobAdmitted, data, text: text)
             let row = Job(
                 id: request.id, kind: request.kind, customer: request.pubkey, status: status, requestedModel: job.requestedModel,
@@ -98,10 +100,11 @@ extension PylonStore {
     }
 
     /// Records a request turned away: marks its id seen with `reason` as the outcome and appends
-    /// `job.rejected` with `id`, `reason` and the members of `data` (an object). Throws
-    /// `duplicate` when the id was seen before.
+    /// `job.rejected` with `id`, `reason` and the members of `data` (an object), preceded by
+    /// `job.received` when the request event is given. Throws `duplicate` when the id was seen
+    /// before.
     @discardableResult
-    public func recordRejection(eventID: EventID, reason: String, data: JSON = .object([])) throws(PylonStoreError) -> JournalRecord {
+    public func recordRejection(eventID: EventID, reason: String, data: JSON = .object([]), request: Event? = nil) throws(PylonStoreError) -> JournalRecord {
         guard !reason.isEmpty, reason != ProcessedRequest.admitted else {
             throw PylonStoreError(.invalidArgument, "a rejection needs a reason other than \"\(ProcessedRequest.admitted)\"")
         }
@@ -118,8 +121,16 @@ extension PylonStore {
             guard tx.db.changesCount == 1 else {
                 throw PylonStoreError(.duplicate, "request \(id) was already processed")
             }
+            if let request { _ = try tx.journal(JournalKinds.jobReceived, Self.received(request)) }
             return try tx.journal(JournalKinds.jobRejected, .object(members))
         }
+    }
+
+    static func received(_ request: Event) -> JSON {
+        .object([
+            .init("id", .string(request.id.hex)), .init("kind", .integer(Int64(request.kind.rawValue))),
+            .init("customer", .string(request.pubkey.hex)), .init("created_at", .integer(request.createdAt)),
+        ])
     }
 
     // MARK: - Transitions

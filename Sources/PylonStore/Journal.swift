@@ -38,6 +38,9 @@ public struct JournalRecord: Sendable, Hashable {
 /// Times inside `data` are RFC 3339 text like the entry's `time`; ids, keys and payment hashes are
 /// lowercase hex; optional members are present with `null`.
 public enum JournalKinds {
+    /// A request for this node arrived and was decided on; the `job.admitted` or `job.rejected`
+    /// that follows in the same transaction says how. `id`, `kind`, `customer`, `created_at`.
+    public static let jobReceived = "job.received"
     /// A request became a job. `id`, `kind`, `customer`, `status` (`queued` or
     /// `awaiting_payment`), `requested_model`, `input`, `input_bytes`, `params`, `bid_msats`,
     /// `price_msats`, `encrypted`, `relays`, `priority`, `received_at`, `request` (the event).
@@ -82,7 +85,7 @@ public enum JournalKinds {
     /// Kinds that only the store writes, because each records a state change; ``PylonStore/append(kind:data:)``
     /// refuses them.
     public static let stateKinds: Set<String> = [
-        jobAdmitted, jobRejected, jobStarted, jobCompleted, jobFailed, jobCancelled, jobRequeued, invoiceCreated,
+        jobReceived, jobAdmitted, jobRejected, jobStarted, jobCompleted, jobFailed, jobCancelled, jobRequeued, invoiceCreated,
         invoiceExpired, paymentReceived, agentCreated, agentStarted, agentStopped, agentStateChanged, agentTicked, agentDeleted,
     ]
 }

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// A value that is set once and awaited by any number of tasks, with a timeout.
-final class Promise<Value: Sendable>: Sendable {
+public final class Promise<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
         var waiters: [Int: CheckedContinuation<Value?, Never>] = [:]
@@ -10,11 +10,11 @@ final class Promise<Value: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    public init() {}
 
     /// Sets the value (the first call wins) and wakes every waiter.
     @discardableResult
-    func fulfill(_ value: Value) -> Bool {
+    public func fulfill(_ value: Value) -> Bool {
         let waiters: [CheckedContinuation<Value?, Never>]? = state.withLock { state in
             guard state.value == nil else { return nil }
             state.value = value
@@ -26,10 +26,10 @@ final class Promise<Value: Sendable>: Sendable {
         return true
     }
 
-    var current: Value? { state.withLock { $0.value } }
+    public var current: Value? { state.withLock { $0.value } }
 
     /// Waits for the value; nil when the task is cancelled first.
-    func wait() async -> Value? {
+    public func wait() async -> Value? {
         let token = state.withLock { state -> Int in
             state.nextToken += 1
             return state.nextToken
@@ -51,7 +51,7 @@ final class Promise<Value: Sendable>: Sendable {
     }
 
     /// Waits up to `timeout`; nil on timeout or cancellation.
-    func wait(timeout: Duration) async -> Value? {
+    public func wait(timeout: Duration) async -> Value? {
         if let value = current { return value }
         return await withTaskGroup(of: Value?.self) { group in
             group.addTask { await self.wait() }

@@ -18,6 +18,7 @@ public final class PylonNode: Sendable {
     }
 
     public struct NodeError: Error, CustomStringConvertible {
+        public init(message: String) { self.message = message }
         public let message: String
         public var description: String { message }
     }

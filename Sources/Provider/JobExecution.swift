@@ -1,0 +1,250 @@
+import CoreMetrics
+import Metrics
+import AsyncHTTPClient
+import Backends
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Logging
+import NostrCore
+import PylonStore
+import RelayPool
+import Synchronization
+
+/// A job that cannot be done, with the reason the customer reads.
+struct JobFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+    init(_ message: String) { self.message = message }
+}
+
+extension ProviderService {
+    /// Runs one admitted job in its slot: route, start, `processing`, inputs, inference with
+    /// `partial` feedback, then the result and `success`, or `error` on any failure path.
+    func execute(_ request: JobRequest, control: JobControl) async {
+        let reference = RequestReference(request)
+        let configuration = configuration
+        let parameters = (try? request.parameters()) ?? JobParameters()
+        let route: BackendRoute
+        do {
+            route = try await backends.route(model: parameters.model)
+        } catch {
+            failJob(request, reason: error.message, from: "queued")
+            return
+        }
+        do {
+            try store.start(jobID: request.id, model: route.model, backend: route.backendName)
+        } catch {
+            logger.error("cannot start a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
+            return
+        }
+        send(feedback: .processing, extra: "running on \(route.model)", to: reference)
+        let started = ContinuousClock.now
+        let partials = PartialOutput(interval: configuration.partialInterval)
+        let outcome = await JobScheduler.race(control, timeout: configuration.jobTimeout) {
+            let texts = try await self.resolveInputs(request, limit: configuration.maxInputBytes)
+            var inference = InferenceRequest(
+                messages: JobPrompt.messages(kind: request.event.kind, texts: texts, parameters: parameters), model: route.model,
+                maxTokens: parameters.maxTokens, temperature: parameters.temperature, topP: parameters.topP, topK: parameters.topK,
+                frequencyPenalty: parameters.frequencyPenalty, stop: parameters.stop)
+            inference.deadline = started + configuration.jobTimeout
+            let summary = try await self.backends.generate(inference, on: route) { token in
+                if let chunk = partials.append(token) {
+                    self.send(feedback: .partial, content: chunk, to: reference)
+                }
+            }
+            return summary
+        }
+        let elapsed = ContinuousClock.now - started
+        switch outcome {
+        case .value(let summary):
+            await deliver(partials.output, summary: summary, for: reference, elapsed: elapsed)
+        case .failed(let error):
+            let reason = (error as? BackendError)?.message ?? (error as? JobFailure)?.message ?? "the job failed: \(error)"
+            failJob(request, reason: reason, from: "running")
+        case .timedOut:
+            failJob(request, reason: "the job took longer than this provider's limit of \(configuration.jobTimeout.components.seconds) s", from: "running")
+        case .cancelled(let reason):
+            if reason == Self.shutdownReason {
+                failJob(request, reason: reason, from: "running")
+            } else {
+                cancelJob(reference, reason: reason)
+            }
+        }
+        metrics.duration.record(duration: elapsed)
+    }
+
+    /// Publishes the result, records the completion, then says `success`.
+    private func deliver(_ output: String, summary: InferenceSummary, for reference: RequestReference, elapsed: Duration) async {
+        let configuration = configuration
+        let result: Event
+        do {
+            result = try responder.result(output: output, for: reference, amountMsats: configuration.priceMsats > 0 ? configuration.priceMsats : nil, now: Self.now)
+        } catch {
+            failJob(reference, reason: error.message)
+            return
+        }
+        let report = await pool.publish(result, extraRelays: Self.relayURLs(reference.relays), waitForAll: false)
+        guard report.succeeded else {
+            failJob(reference, reason: "no relay accepted the result (\(report.failureSummary))")
+            return
+        }
+        do {
+            try store.complete(
+                jobID: reference.id,
+                JobCompletion(
+                    resultEventID: result.id, promptTokens: summary.promptTokens, completionTokens: summary.completionTokens,
+                    outputBytes: output.utf8.count, durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+        } catch {
+            logger.error("cannot record a completed job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
+        }
+        metrics.completed.increment()
+        send(feedback: .success, to: reference)
+        logger.debug("job completed", metadata: ["job.id": "\(reference.id)", "job.result": "\(result.id)"])
+    }
+
+    /// Records the failure and tells the customer why.
+    func failJob(_ request: JobRequest, reason: String, from: String) {
+        failJob(RequestReference(request), reason: reason)
+    }
+
+    func failJob(_ reference: RequestReference, reason: String) {
+        do {
+            try store.fail(jobID: reference.id, reason: reason)
+        } catch {
+            logger.error("cannot record a failed job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
+        }
+        metrics.failed.increment()
+        logger.info("job failed", metadata: ["job.id": "\(reference.id)", "job.reason": "\(reason)"])
+        send(feedback: .error, extra: reason, to: reference)
+    }
+
+    func cancelJob(_ reference: RequestReference, reason: String) {
+        do {
+            try store.cancel(jobID: reference.id, reason: reason)
+        } catch {
+            logger.error("cannot record a cancelled job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
+        }
+        metrics.cancelled.increment()
+        logger.info("job cancelled", metadata: ["job.id": "\(reference.id)", "job.reason": "\(reason)"])
+        send(feedback: .error, extra: reason, to: reference)
+    }
+
+    // MARK: Inputs
+
+    /// Each input as text: literal text as is, `event` inputs fetched from the relays (and the
+    /// input's relay hint), `job` inputs once that job's result appears, `url` inputs over HTTP.
+    func resolveInputs(_ request: JobRequest, limit: Int) async throws -> [String] {
+        var texts: [String] = []
+        var total = 0
+        for input in request.inputs {
+            let text: String
+            switch input.type {
+            case .text:
+                text = input.value
+            case .event:
+                text = try await fetchEvent(input)
+            case .job:
+                text = try await awaitJobResult(input)
+            case .url:
+                text = try await fetchURL(input.value, limit: limit)
+            }
+            total += text.utf8.count
+            guard total <= limit else {
+                throw JobFailure("the input is more than \(limit) bytes once fetched; this provider takes at most \(limit)")
+            }
+            texts.append(text)
+        }
+        return texts
+    }
+
+    private func hintRelays(_ input: JobInput) -> [RelayURL]? {
+        guard !input.relay.isEmpty, let hint = try? RelayURL(input.relay) else { return nil }
+        var relays = pool.relays
+        if !relays.contains(hint) { relays.append(hint) }
+        return relays
+    }
+
+    private func fetchEvent(_ input: JobInput) async throws -> String {
+        let id = try EventID(hex: input.value)
+        let events = await pool.fetch([Filter(ids: [id], limit: 1)], relays: hintRelays(input), timeout: configuration.inputFetchTimeout)
+        guard let event = events.first(where: { $0.id == id }) else {
+            throw JobFailure("input event \(input.value) was not found on this provider's relays")
+        }
+        return event.content
+    }
+
+    /// Waits for the result of another job (chaining), within the job's deadline.
+    private func awaitJobResult(_ input: JobInput) async throws -> String {
+        let filter = Filter(tags: ["e": [input.value]])
+        let subscription = pool.subscribe([filter], relays: hintRelays(input))
+        defer { subscription.close() }
+        for await item in subscription.events {
+            guard case .event(let event, _) = item, event.kind.isJobResult else { continue }
+            if event.tags.first(named: "encrypted") != nil {
+                throw JobFailure("the result of job \(input.value) is encrypted for its customer and cannot be used as input")
+            }
+            return event.content
+        }
+        try Task.checkCancellation()
+        throw JobFailure("stopped waiting for the result of job \(input.value)")
+    }
+
+    private func fetchURL(_ url: String, limit: Int) async throws -> String {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        } catch {
+            throw JobFailure("cannot fetch the url input \(url): \(error)")
+        }
+        guard response.status.code == 200 else {
+            throw JobFailure("the url input \(url) answered HTTP \(response.status.code)")
+        }
+        let type = response.headers.first(name: "content-type")?.lowercased() ?? "text/plain"
+        guard type.hasPrefix("text/") || type.contains("json") || type.contains("xml") else {
+            throw JobFailure("the url input \(url) is \(type), not text")
+        }
+        var body = ByteBuffer()
+        for try await var chunk in response.body {
+            guard body.readableBytes + chunk.readableBytes <= limit else {
+                throw JobFailure("the url input \(url) is more than \(limit) bytes")
+            }
+            body.writeBuffer(&chunk)
+        }
+        return String(buffer: body)
+    }
+}
+
+/// Streamed output: all of it for the result, and chunks for `partial` feedback no more often
+/// than the interval (so relays do not rate-limit the provider).
+final class PartialOutput: Sendable {
+    private struct State {
+        var output = ""
+        var unsent = ""
+        var lastSent = ContinuousClock.now
+    }
+
+    private let state = Mutex(State())
+    private let interval: Duration
+
+    init(interval: Duration) {
+        self.interval = interval
+    }
+
+    /// Adds a token; returns the text to send as `partial` feedback when the interval has passed.
+    func append(_ token: String) -> String? {
+        state.withLock { state in
+            state.output += token
+            state.unsent += token
+            let now = ContinuousClock.now
+            guard now - state.lastSent >= interval, !state.unsent.isEmpty else { return nil }
+            state.lastSent = now
+            defer { state.unsent = "" }
+            return state.unsent
+        }
+    }
+
+    var output: String { state.withLock { $0.output } }
+}

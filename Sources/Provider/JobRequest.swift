@@ -1,0 +1,276 @@
+import Foundation
+public import NostrCore
+
+/// One `i` tag of a job request.
+public struct JobInput: Sendable, Hashable {
+    public enum InputType: String, Sendable, Hashable {
+        /// The literal value (the registry's `prompt` means the same).
+        case text
+        /// A Nostr event id, fetched from the relays.
+        case event
+        /// The output of another job (chaining): the id of its request.
+        case job
+        /// Something to fetch over HTTP (off unless `allow_url_inputs`).
+        case url
+    }
+
+    public var value: String
+    public var type: InputType
+    /// Where to look for an `event` or `job` input ("" for none).
+    public var relay: String
+    public var marker: String
+
+    public init(value: String, type: InputType, relay: String = "", marker: String = "") {
+        self.value = value
+        self.type = type
+        self.relay = relay
+        self.marker = marker
+    }
+}
+
+/// How an encrypted request was encrypted; the answer uses the same scheme.
+public enum EncryptionScheme: String, Sendable, Hashable {
+    case nip04
+    case nip44
+
+    /// By shape: NIP-04 content carries `?iv=`; anything else is taken for NIP-44 v2.
+    public static func detect(_ content: String) -> EncryptionScheme {
+        content.contains("?iv=") ? .nip04 : .nip44
+    }
+
+    public func decrypt(_ content: String, secretKey: SecretKey, peer: PublicKey) throws(NostrError) -> String {
+        switch self {
+        case .nip04:
+            return try NIP04.decrypt(content, secretKey: secretKey, publicKey: peer)
+        case .nip44:
+            let key = try NIP44.conversationKey(secretKey: secretKey, publicKey: peer)
+            return try NIP44.decrypt(content, conversationKey: key)
+        }
+    }
+
+    public func encrypt(_ plaintext: String, secretKey: SecretKey, peer: PublicKey) throws(NostrError) -> String {
+        switch self {
+        case .nip04:
+            return try NIP04.encrypt(plaintext, secretKey: secretKey, publicKey: peer)
+        case .nip44:
+            let key = try NIP44.conversationKey(secretKey: secretKey, publicKey: peer)
+            return try NIP44.encrypt(plaintext, conversationKey: key)
+        }
+    }
+}
+
+/// Why a request cannot be served as it is; the message is for the customer.
+public struct JobRequestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The metric and journal reason (`invalid_request`, `undecryptable`, `unsupported_input`).
+    public let reason: String
+    public let message: String
+    public var description: String { message }
+
+    init(_ reason: String, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// A NIP-90 job request read from an event (SPEC §8): inputs, params, bid, relays, targets,
+/// decrypted when it was encrypted.
+public struct JobRequest: Sendable {
+    public let event: Event
+    public var inputs: [JobInput]
+    /// Params in order; each value is the tag's fields after the name (usually one).
+    public var params: [(key: String, values: [String])]
+    public var bidMsats: Int64?
+    /// The request's `relays` tag: where responses also go.
+    public var relays: [String]
+    /// The providers the request names in `p` tags (empty: anyone may serve it).
+    public var providers: [PublicKey]
+    /// The requested output MIME type, if any.
+    public var output: String?
+    /// Set when the request was encrypted to us.
+    public var encryption: EncryptionScheme?
+
+    public var id: EventID { event.id }
+    public var customer: PublicKey { event.pubkey }
+
+    /// The first value of a param. `top_k` and `top-k` (and `top_p`/`top-p`) are one name.
+    public func param(_ key: String) -> String? {
+        let wanted = Self.canonical(key)
+        return params.first { Self.canonical($0.key) == wanted }?.values.first
+    }
+
+    static func canonical(_ key: String) -> String {
+        key.lowercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Whether the request names providers and we are not one of them.
+    public func isAddressed(elsewhere than: PublicKey) -> Bool {
+        !providers.isEmpty && !providers.contains(than)
+    }
+
+    /// Reads the visible tags. An encrypted request keeps its inputs and params in `content`: call
+    /// ``decrypt(with:)`` next.
+    public init(event: Event) {
+        self.event = event
+        inputs = []
+        params = []
+        relays = []
+        providers = []
+        for tag in event.tags {
+            let fields = tag.fields
+            switch tag.name {
+            case "p":
+                if let value = tag.value, let key = try? PublicKey(hex: value) { providers.append(key) }
+            case "bid":
+                if let value = tag.value, let amount = Int64(value), amount >= 0 { bidMsats = amount }
+            case "relays":
+                relays += fields.dropFirst().filter { !$0.isEmpty }
+            case "output":
+                output = tag.value
+            case "encrypted":
+                encryption = EncryptionScheme.detect(event.content)
+            default:
+                break
+            }
+        }
+        if encryption == nil { readDataTags(event.tags) }
+    }
+
+    /// Whether the request is encrypted (`encrypted` tag) and still needs decrypting.
+    public var isEncrypted: Bool { encryption != nil }
+
+    /// Decrypts an encrypted request's content (a JSON array of `i` and `param` tags) with our
+    /// key and reads its tags.
+    public mutating func decrypt(with secretKey: SecretKey) throws(JobRequestError) {
+        guard let scheme = encryption else { return }
+        let plaintext: String
+        do {
+            plaintext = try scheme.decrypt(event.content, secretKey: secretKey, peer: event.pubkey)
+        } catch {
+            throw JobRequestError("undecryptable", "the request is marked encrypted but does not decrypt with this provider's key (\(scheme.rawValue)): \(error.message)")
+        }
+        guard let json = try? JSON.parse(plaintext), let array = json.arrayValue else {
+            throw JobRequestError("undecryptable", "the decrypted request is not a JSON array of tags")
+        }
+        var tags: [Tag] = []
+        for element in array {
+            guard let fields = element.arrayValue?.compactMap(\.stringValue), fields.count == element.arrayValue?.count, !fields.isEmpty else {
+                throw JobRequestError("undecryptable", "the decrypted request holds something other than tags (arrays of strings)")
+            }
+            tags.append(Tag(fields))
+        }
+        readDataTags(tags)
+        // Tags such as `relays` or `bid` may travel inside the encrypted part too.
+        for tag in tags {
+            switch tag.name {
+            case "bid": if let value = tag.value, let amount = Int64(value), amount >= 0 { bidMsats = amount }
+            case "relays": relays += tag.fields.dropFirst().filter { !$0.isEmpty }
+            case "output": output = tag.value
+            default: break
+            }
+        }
+    }
+
+    private mutating func readDataTags(_ tags: [Tag]) {
+        for tag in tags {
+            let fields = tag.fields
+            switch tag.name {
+            case "i" where fields.count >= 2:
+                let typeName = fields.count >= 3 ? fields[2] : "text"
+                let type: JobInput.InputType? =
+                    switch typeName {
+                    case "text", "prompt", "": .text
+                    case "event": .event
+                    case "job": .job
+                    case "url": .url
+                    default: nil
+                    }
+                // An unknown type is kept as text so the check below can name it.
+                inputs.append(
+                    JobInput(
+                        value: fields[1], type: type ?? .text, relay: fields.count >= 4 ? fields[3] : "",
+                        marker: type == nil ? "unknown-type:\(typeName)" : (fields.count >= 5 ? fields[4] : "")))
+            case "param" where fields.count >= 3:
+                params.append((fields[1], Array(fields.dropFirst(2))))
+            default:
+                break
+            }
+        }
+    }
+
+    /// Checks what can be checked without fetching: at least one input, known input types, ids
+    /// where ids belong, params that parse.
+    public func validate(allowURLInputs: Bool) throws(JobRequestError) {
+        guard !inputs.isEmpty else {
+            throw JobRequestError("invalid_request", "the request has no input (an \"i\" tag such as [\"i\", \"your prompt\", \"text\"])")
+        }
+        for input in inputs {
+            if input.marker.hasPrefix("unknown-type:") {
+                throw JobRequestError(
+                    "invalid_request", "input type \"\(input.marker.dropFirst("unknown-type:".count))\" is not one of text, prompt, event, job, url")
+            }
+            switch input.type {
+            case .event, .job:
+                guard (try? EventID(hex: input.value)) != nil else {
+                    throw JobRequestError("invalid_request", "a \(input.type.rawValue) input must be a 64-character hex event id")
+                }
+            case .url:
+                guard allowURLInputs else {
+                    throw JobRequestError("unsupported_input", "this provider does not fetch url inputs; send the text itself")
+                }
+                guard input.value.hasPrefix("http://") || input.value.hasPrefix("https://") else {
+                    throw JobRequestError("invalid_request", "a url input must be an http or https URL")
+                }
+            case .text:
+                break
+            }
+        }
+        _ = try parameters()
+    }
+
+    /// The inference parameters the request sets (SPEC §8), parsed; a malformed value is an error
+    /// naming it rather than a silent default.
+    public func parameters() throws(JobRequestError) -> JobParameters {
+        var result = JobParameters()
+        func number(_ key: String, _ range: ClosedRange<Double>) throws(JobRequestError) -> Double? {
+            guard let text = param(key) else { return nil }
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
+                throw JobRequestError("invalid_request", "param \(key) must be a number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
+            }
+            return value
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws(JobRequestError) -> Int? {
+            guard let text = param(key) else { return nil }
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                throw JobRequestError("invalid_request", "param \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
+            }
+            return value
+        }
+        result.model = param("model").flatMap { $0.isEmpty ? nil : $0 }
+        result.maxTokens = try integer("max_tokens", 1...1_000_000)
+        result.temperature = try number("temperature", 0...10)
+        result.topP = try number("top_p", 0...1)
+        result.topK = try integer("top_k", 0...1_000_000)
+        result.frequencyPenalty = try number("frequency_penalty", -10...10)
+        result.stop = params.filter { Self.canonical($0.key) == "stop" }.flatMap(\.values).filter { !$0.isEmpty }
+        result.language = param("language").flatMap { $0.isEmpty ? nil : $0 }
+        result.length = param("length").flatMap { $0.isEmpty ? nil : $0 }
+        return result
+    }
+}
+
+/// The params of a job that pylon acts on.
+public struct JobParameters: Sendable, Equatable {
+    public var model: String?
+    public var maxTokens: Int?
+    public var temperature: Double?
+    public var topP: Double?
+    public var topK: Int?
+    public var frequencyPenalty: Double?
+    public var stop: [String] = []
+    /// Translation (5002): the target language.
+    public var language: String?
+    /// Summarization (5001): how long.
+    public var length: String?
+
+    public init() {}
+}

@@ -1,0 +1,349 @@
+public import Foundation
+public import NostrCore
+import Synchronization
+
+/// One job in the scheduler, as `status --json` and `DumpState` show it.
+public struct ScheduledItem: Sendable, Hashable {
+    public enum Origin: String, Sendable, Hashable {
+        /// A NIP-90 request from a relay.
+        case nostr
+        /// A `SubmitJob` on the control socket (`pylon infer`).
+        case local
+    }
+
+    public var id: String
+    public var origin: Origin
+    public var kind: Int
+    /// Amount paid in msats; 0 for a free job. Higher goes first; ties keep arrival order.
+    public var priority: Int64
+    public var enqueuedAt: Date
+    public var startedAt: Date?
+    /// NIP-90 jobs: the request, its author and time, for cancellation by a kind 5 deletion.
+    public var request: EventID?
+    public var customer: PublicKey?
+    public var requestCreatedAt: Int64?
+
+    public init(
+        id: String, origin: Origin, kind: Int, priority: Int64 = 0, enqueuedAt: Date = Date(), request: EventID? = nil,
+        customer: PublicKey? = nil, requestCreatedAt: Int64? = nil
+    ) {
+        self.id = id
+        self.origin = origin
+        self.kind = kind
+        self.priority = priority
+        self.enqueuedAt = enqueuedAt
+        self.request = request
+        self.customer = customer
+        self.requestCreatedAt = requestCreatedAt
+    }
+}
+
+/// The scheduler's state at one moment.
+public struct SchedulerSnapshot: Sendable {
+    /// In the order they will run.
+    public var queued: [ScheduledItem]
+    /// Oldest start first.
+    public var running: [ScheduledItem]
+    public var slots: Int
+    public var maxQueue: Int
+}
+
+/// The queue is full and every slot is busy.
+public struct SchedulerBusy: Error, Sendable, CustomStringConvertible {
+    public let queued: Int
+    public let running: Int
+    public var description: String { "busy: \(running) jobs running and \(queued) waiting; try again later" }
+}
+
+/// Tells a running job to stop; the job's runner waits on it next to the work and the deadline.
+public final class JobControl: Sendable {
+    private struct State {
+        var reason: String?
+        var finished = false
+        var waiter: CheckedContinuation<String?, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Asks the job to stop with a reason for people. The first reason wins.
+    public func cancel(_ reason: String) {
+        let waiter = state.withLock { state -> CheckedContinuation<String?, Never>? in
+            guard state.reason == nil, !state.finished else { return nil }
+            state.reason = reason
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: reason)
+    }
+
+    public var cancellationReason: String? { state.withLock { $0.reason } }
+
+    /// Returns the reason once cancelled, or nil once the job finished first.
+    func waitForCancellation() async -> String? {
+        await withCheckedContinuation { continuation in
+            let immediate: String?? = state.withLock { state in
+                if let reason = state.reason { return .some(reason) }
+                if state.finished { return .some(nil) }
+                state.waiter = continuation
+                return .none
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// The job ended: a pending ``waitForCancellation()`` returns nil.
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<String?, Never>? in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.reason == nil ? state.waiter : nil
+        }
+        waiter?.resume(returning: nil)
+    }
+}
+
+/// How a raced job ended.
+public enum RaceOutcome<Value: Sendable>: Sendable {
+    case value(Value)
+    case failed(any Error)
+    case timedOut
+    case cancelled(String)
+}
+
+/// The deterministic scheduler of SPEC §7: a bounded priority queue (paid before free, the higher
+/// amount first, then arrival order), a fixed number of slots, cancellation. One consumer takes
+/// jobs with ``next()`` and reports each end with ``finish(_:)``.
+public final class JobScheduler: Sendable {
+    public struct Dispatch: Sendable {
+        public let item: ScheduledItem
+        public let control: JobControl
+        let arrival: UInt64
+    }
+
+    private struct Entry {
+        var item: ScheduledItem
+        let control: JobControl
+        let arrival: UInt64
+
+        /// Whether this entry runs before `other`.
+        func precedes(_ other: Entry) -> Bool {
+            item.priority != other.item.priority ? item.priority > other.item.priority : arrival < other.arrival
+        }
+    }
+
+    private struct State {
+        var queue: [Entry] = []
+        var running: [String: Entry] = [:]
+        var slots: Int
+        var maxQueue: Int
+        var nextArrival: UInt64 = 0
+        var waiter: CheckedContinuation<Dispatch?, Never>?
+        var closed = false
+        /// Bumped whenever the set of jobs in flight changes (the cancellation watcher follows it).
+        var version = 0
+
+        mutating func popDispatchable() -> Dispatch? {
+            guard !closed, running.count < slots, !queue.isEmpty else { return nil }
+            var entry = queue.removeFirst()
+            entry.item.startedAt = Date()
+            running[entry.item.id] = entry
+            return Dispatch(item: entry.item, control: entry.control, arrival: entry.arrival)
+        }
+
+        mutating func wakeWaiter() -> (CheckedContinuation<Dispatch?, Never>, Dispatch?)? {
+            guard let waiter else { return nil }
+            if closed {
+                self.waiter = nil
+                return (waiter, nil)
+            }
+            guard let dispatch = popDispatchable() else { return nil }
+            self.waiter = nil
+            return (waiter, dispatch)
+        }
+    }
+
+    private let state: Mutex<State>
+
+    public init(slots: Int, maxQueue: Int) {
+        state = Mutex(State(slots: max(1, slots), maxQueue: max(0, maxQueue)))
+    }
+
+    /// Adds a job; throws ``SchedulerBusy`` when every slot is busy and the queue is full.
+    @discardableResult
+    public func enqueue(_ item: ScheduledItem) throws(SchedulerBusy) -> JobControl {
+        let control = JobControl()
+        let outcome: Result<(CheckedContinuation<Dispatch?, Never>, Dispatch?)?, SchedulerBusy> = state.withLock { state in
+            guard state.running[item.id] == nil, !state.queue.contains(where: { $0.item.id == item.id }) else {
+                return .success(nil)  // already here: one run per id
+            }
+            guard state.queue.count + state.running.count < state.slots + state.maxQueue else {
+                return .failure(SchedulerBusy(queued: state.queue.count, running: state.running.count))
+            }
+            let entry = Entry(item: item, control: control, arrival: state.nextArrival)
+            state.nextArrival += 1
+            let index = state.queue.firstIndex { entry.precedes($0) } ?? state.queue.endIndex
+            state.queue.insert(entry, at: index)
+            state.version += 1
+            return .success(state.wakeWaiter())
+        }
+        switch outcome {
+        case .failure(let busy): throw busy
+        case .success(let wake): if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
+        }
+        return control
+    }
+
+    /// Whether a job would be taken now (intake checks this before admitting a request).
+    public var hasRoom: Bool {
+        state.withLock { $0.queue.count + $0.running.count < $0.slots + $0.maxQueue }
+    }
+
+    /// The next job to run, once a slot is free; nil after ``close()``.
+    public func next() async -> Dispatch? {
+        await withCheckedContinuation { continuation in
+            let immediate: Dispatch?? = state.withLock { state in
+                if state.closed { return .some(nil) }
+                if let dispatch = state.popDispatchable() { return .some(dispatch) }
+                state.waiter = continuation
+                return .none
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// A running job ended; its slot is free.
+    public func finish(_ id: String) {
+        let wake = state.withLock { state in
+            guard state.running.removeValue(forKey: id) != nil else { return nil as (CheckedContinuation<Dispatch?, Never>, Dispatch?)? }
+            state.version += 1
+            return state.wakeWaiter()
+        }
+        if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
+    }
+
+    public enum CancelOutcome: Sendable, Equatable {
+        /// It was waiting and is gone from the queue; the caller records the cancellation.
+        case removedFromQueue(ScheduledItem)
+        /// It is running and was told to stop; its runner records the cancellation.
+        case signalled
+        case notFound
+    }
+
+    /// Cancels a queued or running job.
+    public func cancel(_ id: String, reason: String) -> CancelOutcome {
+        let outcome: CancelOutcome = state.withLock { state in
+            if let index = state.queue.firstIndex(where: { $0.item.id == id }) {
+                let entry = state.queue.remove(at: index)
+                state.version += 1
+                return .removedFromQueue(entry.item)
+            }
+            if let entry = state.running[id] {
+                entry.control.cancel(reason)
+                return .signalled
+            }
+            return .notFound
+        }
+        return outcome
+    }
+
+    /// New limits (a reload). Fewer slots stop no running job; they only hold back new ones.
+    public func update(slots: Int, maxQueue: Int) {
+        let wake = state.withLock { state in
+            state.slots = max(1, slots)
+            state.maxQueue = max(0, maxQueue)
+            return state.wakeWaiter()
+        }
+        if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
+    }
+
+    /// Stops dispatching: ``next()`` returns nil. Queued jobs stay queued (and in the store).
+    public func close() {
+        let wake = state.withLock { state in
+            state.closed = true
+            return state.wakeWaiter()
+        }
+        if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
+    }
+
+    /// Queued jobs, in order, removed from the queue (shutdown leaves them to the next start).
+    public func drainQueue() -> [ScheduledItem] {
+        state.withLock { state in
+            defer { state.queue.removeAll() }
+            if !state.queue.isEmpty { state.version += 1 }
+            return state.queue.map(\.item)
+        }
+    }
+
+    public func snapshot() -> SchedulerSnapshot {
+        state.withLock { state in
+            SchedulerSnapshot(
+                queued: state.queue.map(\.item),
+                running: state.running.values.sorted { $0.arrival < $1.arrival }.map(\.item),
+                slots: state.slots, maxQueue: state.maxQueue)
+        }
+    }
+
+    /// The NIP-90 jobs in flight (queued or running) and a version that changes with the set.
+    public func inFlight() -> (version: Int, items: [ScheduledItem]) {
+        state.withLock { state in
+            (state.version, (state.queue.map(\.item) + state.running.values.map(\.item)).filter { $0.origin == .nostr })
+        }
+    }
+
+    /// Runs `work` against the job's deadline and its cancellation: whichever comes first decides.
+    /// The work's task is cancelled when it loses.
+    public static func race<Value: Sendable>(
+        _ control: JobControl, timeout: Duration, _ work: @escaping @Sendable () async throws -> Value
+    ) async -> RaceOutcome<Value> {
+        await withTaskGroup(of: RaceOutcome<Value>?.self) { group in
+            group.addTask {
+                do {
+                    return .value(try await work())
+                } catch {
+                    return .failed(error)
+                }
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                } catch {
+                    return nil
+                }
+            }
+            group.addTask {
+                await control.waitForCancellation().map { .cancelled($0) }
+            }
+            var outcome: RaceOutcome<Value>?
+            while outcome == nil, let next = await group.next() {
+                if let next { outcome = next }
+            }
+            control.finish()
+            group.cancelAll()
+            // A cancellation that lands while the work finishes still counts as cancelled.
+            if case .value = outcome, let reason = control.cancellationReason { outcome = .cancelled(reason) }
+            return outcome ?? .cancelled("stopped")
+        }
+    }
+}
+
+extension SchedulerSnapshot {
+    /// `DumpState`'s `scheduler`: slots, limits, and each job in order with its times.
+    public var json: JSON {
+        func item(_ item: ScheduledItem) -> JSON {
+            var members: [JSON.Member] = [
+                .init("id", .string(item.id)), .init("origin", .string(item.origin.rawValue)), .init("kind", .integer(Int64(item.kind))),
+                .init("priority", .integer(item.priority)), .init("enqueued_at", .string(ISO8601DateFormatter().string(from: item.enqueuedAt))),
+            ]
+            if let startedAt = item.startedAt { members.append(.init("started_at", .string(ISO8601DateFormatter().string(from: startedAt)))) }
+            if let customer = item.customer { members.append(.init("customer", .string(customer.hex))) }
+            return .object(members)
+        }
+        return .object([
+            .init("slots", .integer(Int64(slots))), .init("max_queue", .integer(Int64(maxQueue))),
+            .init("running", .array(running.map(item))), .init("queued", .array(queued.map(item))),
+        ])
+    }
+}

@@ -1,0 +1,363 @@
+import CoreMetrics
+public import Backends
+import Foundation
+public import Logging
+public import NostrCore
+public import PylonStore
+public import RelayPool
+public import ServiceLifecycle
+import Synchronization
+
+/// Provider mode (SPEC §8): one service that takes NIP-90 requests from the relays, admits them
+/// in order, schedules them on a fixed number of slots and answers each with feedback and exactly
+/// one result or error.
+///
+/// Its parts run as child tasks of ``run()``: intake (subscription → admission → queue), dispatch
+/// (queue → slots), the cancellation watcher (kind 5), recovery (jobs a crash left open), the
+/// announcer (NIP-89 and heartbeat) and the outbox (feedback that nobody waits for).
+public final class ProviderService: Service, Sendable {
+    public let keypair: Keypair
+    public let scheduler: JobScheduler
+    let pool: RelayPool
+    let backends: BackendRegistry
+    let store: PylonStore
+    let logger: Logger
+    let metrics = ProviderMetrics()
+
+    private let settings: Mutex<ProviderConfiguration>
+    private let limiter: Mutex<CustomerRateLimiter>
+    /// The requests of jobs in the scheduler, by id.
+    private let requests = Mutex<[String: JobRequest]>([:])
+    private let local = Mutex<[String: LocalTicket]>([:])
+    private let intakeSubscription = Mutex<PoolSubscription?>(nil)
+    private let stopping = Atomic<Bool>(false)
+    let outbox: AsyncStream<Outgoing>
+    let outboxInput: AsyncStream<Outgoing>.Continuation
+    /// Set when the handler information must go out again (start, a changed announcement).
+    let announceRequested = Atomic<Bool>(true)
+
+    /// The reason given to jobs stopped by a shutdown.
+    static let shutdownReason = "the provider is shutting down; please submit the job again"
+
+    public init(
+        configuration: ProviderConfiguration, keypair: Keypair, pool: RelayPool, backends: BackendRegistry, store: PylonStore,
+        logger: Logger = Logger(label: "pylon.provider")
+    ) {
+        self.keypair = keypair
+        self.pool = pool
+        self.backends = backends
+        self.store = store
+        self.logger = logger
+        settings = Mutex(configuration)
+        limiter = Mutex(CustomerRateLimiter(perMinute: configuration.rateLimitPerMinute))
+        scheduler = JobScheduler(slots: configuration.slots, maxQueue: configuration.maxQueue)
+        (outbox, outboxInput) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        metrics.observe(scheduler.snapshot())
+    }
+
+    public var configuration: ProviderConfiguration { settings.withLock { $0 } }
+
+    var responder: Responder {
+        let configuration = configuration
+        return Responder(keypair: keypair, maxEventBytes: configuration.maxEventBytes, maxTagValueBytes: configuration.maxTagValueBytes)
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.runOutbox() }
+            group.addTask { await self.intake() }
+            group.addTask {
+                await self.dispatch()
+                // Every job has its answer queued: the outbox publishes what is left and ends.
+                self.outboxInput.finish()
+            }
+            group.addTask { await self.recover() }
+            group.addTask { await self.watchCancellations() }
+            group.addTask { await self.announce() }
+            group.addTask {
+                try? await gracefulShutdown()
+                self.beginShutdown()
+            }
+        }
+    }
+
+    /// Stop taking jobs: close the intake, stop dispatching, answer queued jobs honestly. Running
+    /// jobs get a grace period in ``dispatch()``.
+    private func beginShutdown() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        logger.info("provider stopping: no new jobs")
+        intakeSubscription.withLock { $0 }?.close()
+        // Queued jobs are answered before dispatch closes, so their feedback makes the outbox.
+        for item in scheduler.drainQueue() {
+            switch item.origin {
+            case .local:
+                local.withLock { $0[item.id] }?.start.fulfill(false)
+            case .nostr:
+                if let request = takeRequest(item.id) {
+                    failJob(request, reason: Self.shutdownReason, from: "queued")
+                }
+            }
+        }
+        scheduler.close()
+        metrics.observe(scheduler.snapshot())
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    // MARK: Reload
+
+    /// Applies a new `[provider]` (a reload): limits at once, kinds by resubscribing, a changed
+    /// announcement by publishing it again.
+    public func update(_ new: ProviderConfiguration) {
+        let old = settings.withLock { settings in
+            defer { settings = new }
+            return settings
+        }
+        limiter.withLock { $0.perMinute = new.rateLimitPerMinute }
+        scheduler.update(slots: new.slots, maxQueue: new.maxQueue)
+        metrics.observe(scheduler.snapshot())
+        if new.kinds != old.kinds {
+            // The intake loop subscribes again with the new kinds.
+            intakeSubscription.withLock { $0 }?.close()
+        }
+        if new.changesAnnouncement(from: old) { announceRequested.store(true, ordering: .relaxed) }
+    }
+
+    // MARK: Intake
+
+    /// Subscribes to the served kinds and admits what arrives, one request at a time, until
+    /// shutdown. A closed subscription (new kinds) is opened again.
+    private func intake() async {
+        while !isStopping && !Task.isCancelled {
+            let configuration = configuration
+            let since = Int64(Date().timeIntervalSince1970) - configuration.maxRequestAge
+            let subscription = pool.subscribe([Filter(kinds: Set(configuration.kinds), since: since)])
+            intakeSubscription.withLock { $0 = subscription }
+            if isStopping { subscription.close() }
+            for await item in subscription.events {
+                if case .event(let event, _) = item { receive(event) }
+            }
+        }
+    }
+
+    /// Runs the admission pipeline of SPEC §8 on one verified event, in order.
+    func receive(_ event: Event) {
+        guard event.kind.isJobRequest, !isStopping else { return }
+        metrics.received.increment()
+        let now = Int64(Date().timeIntervalSince1970)
+        let configuration = configuration
+        let policy = AdmissionPolicy(configuration: configuration, provider: keypair.publicKey)
+        var request = JobRequest(event: event)
+        do {
+            try policy.checkAddressAndTime(request, now: now)
+            if try store.hasProcessed(event.id) { throw Rejection(.duplicate, "already seen") }
+            try policy.checkContent(&request, secretKey: keypair.secretKey, now: now)
+            guard limiter.withLock({ $0.allow(event.pubkey) }) else {
+                throw Rejection(.rateLimited, "rate-limited: this provider takes \(configuration.rateLimitPerMinute) requests a minute from one customer")
+            }
+            guard scheduler.hasRoom else {
+                let snapshot = scheduler.snapshot()
+                throw Rejection(.busy, "busy: \(snapshot.running.count) jobs running and \(snapshot.queued.count) waiting; try again later")
+            }
+        } catch let rejection as Rejection {
+            reject(request, rejection)
+            return
+        } catch {
+            logger.error("cannot check a request against the store", metadata: ["job.id": "\(event.id)", "error": "\(error)"])
+            return
+        }
+        admit(request, configuration: configuration)
+    }
+
+    private func reject(_ request: JobRequest, _ rejection: Rejection) {
+        metrics.reject(rejection.reason)
+        if rejection.reason.isJournaled {
+            do {
+                try store.recordRejection(
+                    eventID: request.id, reason: rejection.reason.rawValue,
+                    data: .object([.init("message", .string(rejection.message)), .init("customer", .string(request.customer.hex))]),
+                    request: request.event)
+            } catch {
+                // Two relays delivering at once: the other one recorded it.
+                if error.code == .duplicate { return }
+                logger.error("cannot journal a rejection", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
+            }
+        }
+        logger.debug(
+            "request rejected", metadata: ["job.id": "\(request.id)", "job.reason": "\(rejection.reason.rawValue)", "job.message": "\(rejection.message)"])
+        if rejection.reason.sendsFeedback {
+            send(feedback: .error, extra: rejection.message, to: RequestReference(request))
+        }
+    }
+
+    private func admit(_ request: JobRequest, configuration: ProviderConfiguration) {
+        let parameters = (try? request.parameters()) ?? JobParameters()
+        let input = request.inputs.map(\.value).joined(separator: "\n\n")
+        let params = JSON.object(request.params.map { JSON.Member($0.key, .string($0.values.joined(separator: " "))) }.uniqued())
+        let job = NewJob(
+            request: request.event, requestedModel: parameters.model, input: request.isEncrypted ? "" : input,
+            inputBytes: input.utf8.count, params: request.isEncrypted ? .object([]) : params, bidMsats: request.bidMsats,
+            priceMsats: configuration.priceMsats, encrypted: request.isEncrypted, relays: request.relays, priority: 0, receivedAt: Date())
+        do {
+            try store.admit(job)
+        } catch {
+            if error.code != .duplicate {
+                logger.error("cannot admit a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
+            }
+            return
+        }
+        metrics.admitted.increment()
+        logger.debug("job admitted", metadata: ["job.id": "\(request.id)", "job.kind": "\(request.event.kind)", "job.customer": "\(request.customer)"])
+        enqueue(request)
+    }
+
+    /// Puts an admitted (or recovered) job in the scheduler.
+    func enqueue(_ request: JobRequest) {
+        requests.withLock { $0[request.id.hex] = request }
+        let item = ScheduledItem(
+            id: request.id.hex, origin: .nostr, kind: Int(request.event.kind.rawValue), priority: 0, request: request.id,
+            customer: request.customer, requestCreatedAt: request.event.createdAt)
+        do {
+            try scheduler.enqueue(item)
+        } catch {
+            // Only a local job taking the last place since the check: the job fails honestly.
+            _ = takeRequest(request.id.hex)
+            failJob(request, reason: error.description, from: "queued")
+        }
+        metrics.observe(scheduler.snapshot())
+    }
+
+    func takeRequest(_ id: String) -> JobRequest? {
+        requests.withLock { $0.removeValue(forKey: id) }
+    }
+
+    // MARK: Dispatch
+
+    /// Runs jobs as slots free up until the scheduler closes; then gives running jobs a grace
+    /// period before telling them to stop.
+    private func dispatch() async {
+        await withDiscardingTaskGroup { jobs in
+            while let next = await scheduler.next() {
+                metrics.observe(scheduler.snapshot())
+                jobs.addTask {
+                    switch next.item.origin {
+                    case .nostr:
+                        if let request = self.requests.withLock({ $0[next.item.id] }) {
+                            await self.execute(request, control: next.control)
+                        }
+                        _ = self.takeRequest(next.item.id)
+                    case .local:
+                        if let ticket = self.local.withLock({ $0[next.item.id] }) {
+                            ticket.start.fulfill(true)
+                            _ = await ticket.done.wait()
+                        }
+                    }
+                    self.scheduler.finish(next.item.id)
+                    self.metrics.observe(self.scheduler.snapshot())
+                }
+            }
+            jobs.addTask {
+                let grace = min(self.configuration.jobTimeout, .seconds(10))
+                let deadline = ContinuousClock.now + grace
+                while !self.scheduler.snapshot().running.isEmpty && ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                for item in self.scheduler.snapshot().running {
+                    _ = self.scheduler.cancel(item.id, reason: Self.shutdownReason)
+                }
+            }
+        }
+    }
+
+    // MARK: Local jobs (the control socket's SubmitJob)
+
+    /// Waits for a slot for a local job, runs `work` in the caller's task while holding it, and
+    /// frees it. Throws ``SchedulerBusy`` when the queue is full, ``LocalJobRefused`` when the
+    /// provider stops first.
+    public func runLocal<Value: Sendable>(_ work: () async throws -> Value) async throws -> Value {
+        let id = "local-" + UUID().uuidString.lowercased()
+        let ticket = LocalTicket()
+        local.withLock { $0[id] = ticket }
+        defer { local.withLock { _ = $0.removeValue(forKey: id) } }
+        guard !isStopping else { throw LocalJobRefused() }
+        try scheduler.enqueue(ScheduledItem(id: id, origin: .local, kind: 5050))
+        metrics.observe(scheduler.snapshot())
+        let started = await withTaskCancellationHandler {
+            await ticket.start.wait() ?? false
+        } onCancel: {
+            if case .removedFromQueue = self.scheduler.cancel(id, reason: "the client went away") { ticket.start.fulfill(false) }
+        }
+        guard started else { throw LocalJobRefused() }
+        defer { ticket.done.fulfill(()) }
+        return try await work()
+    }
+
+    // MARK: Outbox
+
+    /// Feedback that no job waits for, published concurrently so intake never waits on a relay.
+    struct Outgoing: Sendable {
+        let event: Event
+        let relays: [RelayURL]
+    }
+
+    func send(_ event: Event, relays: [String]) {
+        outboxInput.yield(Outgoing(event: event, relays: Self.relayURLs(relays)))
+    }
+
+    func send(feedback status: FeedbackStatus, extra: String? = nil, content: String = "", to request: RequestReference) {
+        do {
+            let event = try responder.feedback(status, extra: extra, content: content, to: request, now: Self.now)
+            metrics.feedback[status]?.increment()
+            send(event, relays: request.relays)
+        } catch {
+            logger.error("cannot make feedback", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
+        }
+    }
+
+    private func runOutbox() async {
+        await withDiscardingTaskGroup { group in
+            for await item in outbox {
+                group.addTask {
+                    let report = await self.pool.publish(item.event, extraRelays: item.relays, waitForAll: false)
+                    if !report.succeeded {
+                        self.logger.warning(
+                            "no relay accepted an event", metadata: ["event.kind": "\(item.event.kind)", "event.id": "\(item.event.id)", "relays": "\(report.failureSummary)"])
+                    }
+                }
+            }
+        }
+    }
+
+    /// The request's `relays` tag as relay URLs, at most five valid ones (a request cannot make
+    /// the provider connect to any number of relays).
+    static func relayURLs(_ texts: [String]) -> [RelayURL] {
+        var urls: [RelayURL] = []
+        for text in texts where urls.count < 5 {
+            if let url = try? RelayURL(text), !urls.contains(url) { urls.append(url) }
+        }
+        return urls
+    }
+
+    static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+/// A local job's place in the queue: `start` says whether it got a slot; `done` frees it.
+final class LocalTicket: Sendable {
+    let start = Promise<Bool>()
+    let done = Promise<Void>()
+}
+
+/// The provider stopped before a local job got a slot.
+public struct LocalJobRefused: Error, Sendable, CustomStringConvertible {
+    public var description: String { "the daemon is shutting down and takes no new jobs" }
+}
+
+extension Array where Element == JSON.Member {
+    /// The first member of each key (params may repeat a name, `stop` for one).
+    func uniqued() -> [JSON.Member] {
+        var seen = Set<String>()
+        return filter { seen.insert($0.key).inserted }
+    }
+}

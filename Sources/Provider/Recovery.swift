@@ -1,0 +1,94 @@
+import CoreMetrics
+import Foundation
+import Logging
+import NostrCore
+import PylonStore
+import RelayPool
+
+extension ProviderService {
+    /// After a crash or a stop, every job left open ends with exactly one result or error
+    /// (SPEC §8): a job whose result (or error) is already on the relays is closed with it; one
+    /// too old to matter fails with a reason; the rest run again.
+    func recover() async {
+        let open: [Job]
+        do {
+            open = try store.unfinishedJobs().filter { $0.status == .queued || $0.status == .running }
+        } catch {
+            logger.error("cannot read unfinished jobs; none recovered", metadata: ["error": "\(error)"])
+            return
+        }
+        guard !open.isEmpty else { return }
+        logger.info("recovering jobs left open", metadata: ["jobs": "\(open.count)"])
+        // What was answered can only be learned from the relays: wait for one.
+        while pool.connectedCount == 0 {
+            if isStopping || Task.isCancelled { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let answered = await answers(to: open)
+        let now = Self.now
+        let configuration = configuration
+        for job in open {
+            guard let event = try? job.requestEvent() else {
+                record { try store.fail(jobID: job.id, reason: "the stored request could not be read back") }
+                continue
+            }
+            var request = JobRequest(event: event)
+            if request.isEncrypted { try? request.decrypt(with: keypair.secretKey) }
+            let reference = RequestReference(request)
+            if let answer = answered[job.id] {
+                close(job, with: answer, reference: reference)
+                continue
+            }
+            let age = now - event.createdAt
+            if age > configuration.maxRequestAge + configuration.jobTimeout.components.seconds {
+                failJob(reference, reason: "the provider restarted and the request, \(age) s old, is now too old to run")
+                continue
+            }
+            if job.status == .running {
+                record { try store.requeue(jobID: job.id, reason: "the daemon stopped while the job ran") }
+            }
+            enqueue(request)
+        }
+    }
+
+    /// Our results and error feedback already on the relays for these jobs, by job id.
+    private func answers(to jobs: [Job]) async -> [EventID: Event] {
+        var found: [EventID: Event] = [:]
+        for chunk in stride(from: 0, to: jobs.count, by: 100).map({ Array(jobs[$0..<min($0 + 100, jobs.count)]) }) {
+            let kinds = Set(chunk.map { Kind($0.kind.rawValue + 1000) } + [.jobFeedback])
+            let filter = Filter(authors: [keypair.publicKey], kinds: kinds, tags: ["e": Set(chunk.map(\.id.hex))])
+            for event in await pool.fetch([filter], timeout: .seconds(5)) {
+                guard let target = event.tagValue("e").flatMap({ try? EventID(hex: $0) }) else { continue }
+                let isResult = event.kind.isJobResult
+                let isError = event.kind == .jobFeedback && event.tagValue("status") == FeedbackStatus.error.rawValue
+                // A result wins over an error: it is what the customer has.
+                if isResult || (isError && found[target] == nil) { found[target] = event }
+            }
+        }
+        return found
+    }
+
+    private func close(_ job: Job, with answer: Event, reference: RequestReference) {
+        if answer.kind.isJobResult {
+            record {
+                if job.status == .queued { try store.start(jobID: job.id, model: job.requestedModel ?? "unknown", backend: "unknown") }
+                try store.complete(jobID: job.id, JobCompletion(resultEventID: answer.id, outputBytes: answer.content.utf8.count, durationMs: 0))
+            }
+            metrics.completed.increment()
+            send(feedback: .success, to: reference)
+            logger.info("recovered a job already answered", metadata: ["job.id": "\(job.id)", "job.result": "\(answer.id)"])
+        } else {
+            let reason = answer.tags.first(named: "status")?.fields.dropFirst(2).first ?? "the job failed before a restart"
+            record { try store.fail(jobID: job.id, reason: reason) }
+            metrics.failed.increment()
+        }
+    }
+
+    private func record(_ change: () throws -> Void) {
+        do {
+            try change()
+        } catch {
+            logger.error("cannot record a recovered job", metadata: ["error": "\(error)"])
+        }
+    }
+}
