@@ -43,11 +43,11 @@ extension ProviderService {
         let partials = PartialOutput(interval: configuration.partialInterval)
         let outcome = await JobScheduler.race(control, timeout: configuration.jobTimeout) {
             let texts = try await self.resolveInputs(request, limit: configuration.maxInputBytes)
-            var inference = InferenceRequest(
+            // The job's deadline is the race's; the backend keeps its own limits for a stuck server.
+            let inference = InferenceRequest(
                 messages: JobPrompt.messages(kind: request.event.kind, texts: texts, parameters: parameters), model: route.model,
                 maxTokens: parameters.maxTokens, temperature: parameters.temperature, topP: parameters.topP, topK: parameters.topK,
                 frequencyPenalty: parameters.frequencyPenalty, stop: parameters.stop)
-            inference.deadline = started + configuration.jobTimeout
             let summary = try await self.backends.generate(inference, on: route) { token in
                 if let chunk = partials.append(token) {
                     self.send(feedback: .partial, content: chunk, to: reference)

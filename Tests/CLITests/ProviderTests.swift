@@ -429,6 +429,21 @@ struct ProviderTests {
         #expect((limited["extra"] as? String ?? "").hasPrefix("rate-limited"))
     }
 
+    @Test("a job past its deadline fails with the limit named, and the backend request is aborted")
+    func deadline() async throws {
+        var behavior = MockLLMServer.Behavior()
+        behavior.perTokenDelay = .milliseconds(600)
+        let rig = try await ProviderRig.start(provider: "job_timeout_secs = 1\n", behavior: behavior)
+        defer { Task { await rig.stop() } }
+        let id = try await rig.customer.request(inputs: [["too slow", "text"]], provider: rig.provider)
+        let error = try #require(await rig.customer.awaitStatus("error", for: id))
+        #expect((error["extra"] as? String ?? "").contains("1 s"))
+        #expect(rig.customer.results(for: id).isEmpty)
+        #expect(await awaitCondition(timeout: .seconds(5)) { rig.mock.streamsAborted >= 1 })
+        let job = try #require((try rig.node.pylon("jobs", "--json").json() as? [[String: Any]])?.first)
+        #expect(job["status"] as? String == "failed")
+    }
+
     @Test("graceful stop answers a queued job honestly")
     func stopAnswersQueued() async throws {
         var behavior = MockLLMServer.Behavior()

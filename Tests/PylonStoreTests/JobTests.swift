@@ -40,7 +40,11 @@ struct JobTests {
         #expect(entry.data["customer"] == .string(customer.publicKey.hex))
         #expect(entry.data["received_at"] == .string("2026-11-29T14:59:59.750Z"))
         #expect(entry.data["request"]?.serialized == event.jsonString)
-        #expect(try store.journal() == [entry])
+        let journal = try store.journal()
+        #expect(journal.map(\.kind) == ["job.received", "job.admitted"], "received and admitted in one transaction")
+        #expect(journal.last == entry)
+        #expect(journal.first?.data["id"] == .string(event.id.hex))
+        #expect(journal.first?.data["created_at"] == .integer(event.createdAt))
     }
 
     @Test("a priced job waits for payment")
@@ -86,7 +90,7 @@ struct JobTests {
         // No earning for a free job
         #expect(try store.earnings(jobID: event.id).isEmpty)
         #expect(try store.statistics().jobsCompleted == 1)
-        #expect(try store.journal().map(\.kind) == ["job.admitted", "job.started", "job.completed"])
+        #expect(try store.journal().map(\.kind) == ["job.received", "job.admitted", "job.started", "job.completed"])
     }
 
     @Test("a completion with a payment records the earning and payment.received in the same transaction")
@@ -226,7 +230,7 @@ struct JobTests {
         var badParams = newJob(request("p"))
         badParams.params = .array([])
         #expect(storeError { try store.admit(badParams) }?.code == .invalidArgument)
-        #expect(try store.journal().count == 2)
+        #expect(try store.journal().count == 3)
     }
 
     @Test("rejections are seen, journaled with their reason and extra data, and never admitted later")
@@ -309,7 +313,7 @@ struct JobTests {
         #expect(open.map(\.status) == [.queued, .running, .awaitingPayment])
         #expect(try open[1].requestEvent() == running)
         let stats = try recovered.statistics()
-        #expect(stats.jobsCompleted == 1 && stats.jobsUnfinished == 3 && stats.lastSeq == 7)
+        #expect(stats.jobsCompleted == 1 && stats.jobsUnfinished == 3 && stats.lastSeq == 11)
         #expect(try recovered.journal() == store.journal())
     }
 
@@ -330,7 +334,7 @@ struct JobTests {
             try await group.waitForAll()
         }
         let journal = try store.journal()
-        #expect(journal.map(\.seq) == Array(1...400))
+        #expect(journal.map(\.seq) == Array(1...600), "received + admitted per job, one relay.up each")
         let jobs = try store.unfinishedJobs()
         #expect(jobs.count == 200)
         #expect(Set(jobs.map(\.id)) == Set(events.map(\.id)))
@@ -358,6 +362,6 @@ struct JobTests {
         }
         #expect(admitted.value == 1)
         #expect(duplicates.value == 15)
-        #expect(try store.journal().count == 1)
+        #expect(try store.journal().map(\.kind) == ["job.received", "job.admitted"])
     }
 }
