@@ -112,6 +112,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The buyer: NIP-90 requests, their feedback and results, provider discovery.
+        .target(
+            name: "Buyer",
+            dependencies: ["NostrCore", "RelayPool"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Daemon",
             dependencies: [
@@ -137,6 +143,7 @@ let package = Package(
             name: "CLI",
             dependencies: [
                 "Daemon",
+                "Buyer",
                 "ControlProtocol",
                 "PylonStore",
                 "RelayPool",

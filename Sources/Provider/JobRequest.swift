@@ -28,37 +28,6 @@ public struct JobInput: Sendable, Hashable {
     }
 }
 
-/// How an encrypted request was encrypted; the answer uses the same scheme.
-public enum EncryptionScheme: String, Sendable, Hashable {
-    case nip04
-    case nip44
-
-    /// By shape: NIP-04 content carries `?iv=`; anything else is taken for NIP-44 v2.
-    public static func detect(_ content: String) -> EncryptionScheme {
-        content.contains("?iv=") ? .nip04 : .nip44
-    }
-
-    public func decrypt(_ content: String, secretKey: SecretKey, peer: PublicKey) throws(NostrError) -> String {
-        switch self {
-        case .nip04:
-            return try NIP04.decrypt(content, secretKey: secretKey, publicKey: peer)
-        case .nip44:
-            let key = try NIP44.conversationKey(secretKey: secretKey, publicKey: peer)
-            return try NIP44.decrypt(content, conversationKey: key)
-        }
-    }
-
-    public func encrypt(_ plaintext: String, secretKey: SecretKey, peer: PublicKey) throws(NostrError) -> String {
-        switch self {
-        case .nip04:
-            return try NIP04.encrypt(plaintext, secretKey: secretKey, publicKey: peer)
-        case .nip44:
-            let key = try NIP44.conversationKey(secretKey: secretKey, publicKey: peer)
-            return try NIP44.encrypt(plaintext, conversationKey: key)
-        }
-    }
-}
-
 /// Why a request cannot be served as it is; the message is for the customer.
 public struct JobRequestError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The metric and journal reason (`invalid_request`, `undecryptable`, `unsupported_input`).

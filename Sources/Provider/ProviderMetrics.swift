@@ -1,4 +1,5 @@
 import CoreMetrics
+import NostrCore
 
 /// The provider's metrics (STYLE §6): labels from fixed sets only.
 struct ProviderMetrics: Sendable {

@@ -1,14 +1,5 @@
 public import NostrCore
 
-/// The statuses of kind 7000 feedback (NIP-90).
-public enum FeedbackStatus: String, Sendable, Hashable {
-    case paymentRequired = "payment-required"
-    case processing
-    case partial
-    case error
-    case success
-}
-
 /// Why a response could not be made.
 public struct ResponseError: Error, Sendable, CustomStringConvertible {
     public let message: String

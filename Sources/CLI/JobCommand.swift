@@ -1,0 +1,565 @@
+import ArgumentParser
+import Buyer
+import Daemon
+import Foundation
+import Logging
+import NostrCore
+import PylonStore
+import RelayPool
+
+/// `pylon job`: the buyer side of the market (SPEC §3).
+struct JobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job", abstract: "Buy compute: submit NIP-90 jobs, follow them, find providers.",
+        subcommands: [JobSubmitCommand.self, JobListCommand.self, JobStatusCommand.self, JobResultCommand.self, JobProvidersCommand.self])
+}
+
+/// The relays, identity and store a buyer command works with, and a running pool.
+struct BuyerSession {
+    let identity: Identity
+    let relays: [RelayURL]
+    let paths: PylonPaths
+
+    /// Loads the identity and the relays (`--relay` or `relays` from config.toml).
+    static func load(_ paths: PylonPaths, relays override: [String]) throws -> BuyerSession {
+        let identity: Identity
+        do {
+            identity = try IdentityStore(paths: paths).load()
+        } catch {
+            throw Output.fail(error.description)
+        }
+        var texts = override
+        if texts.isEmpty {
+            do {
+                texts = try PylonConfiguration.load(from: paths.configFile).configuration.relays
+            } catch {
+                throw Output.fail(error.description)
+            }
+        }
+        var urls: [RelayURL] = []
+        for text in texts {
+            do {
+                let url = try RelayURL(text)
+                if !urls.contains(url) { urls.append(url) }
+            } catch {
+                throw Output.fail("\(text) is not a relay URL: \(error.message)")
+            }
+        }
+        guard !urls.isEmpty else { throw Output.fail("no relays: set relays in config.toml or pass --relay URL") }
+        return BuyerSession(identity: identity, relays: urls, paths: paths)
+    }
+
+    /// Runs `body` with a connected pool (at least one relay, within 10 s).
+    func withPool<R: Sendable>(_ body: @Sendable (Buyer) async throws -> R) async throws -> R {
+        var logger = Logger(label: "pylon.buyer")
+        logger.logLevel = .critical
+        let pool = RelayPool(configuration: RelayPool.Configuration(relays: relays), keypair: identity.keypair, logger: logger)
+        let buyer = Buyer(keypair: identity.keypair, pool: pool)
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask {
+                try? await pool.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while pool.connectedCount == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            guard pool.connectedCount > 0 else {
+                let reasons = pool.statuses.map { "\($0.url): \($0.lastError ?? $0.state.rawValue)" }.joined(separator: "; ")
+                throw Output.fail("cannot reach any relay within 10 s (\(reasons))")
+            }
+            return try await body(buyer)
+        }
+    }
+
+    func openStore() throws -> PylonStore {
+        do {
+            try FileManager.default.createDirectory(at: paths.runtimeDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            return try PylonStore.open(path: paths.database.path)
+        } catch let error as PylonStoreError {
+            throw Output.fail(error.message)
+        }
+    }
+}
+
+/// `pylon job submit`.
+struct JobSubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Publish a job request; with --wait, follow it live and print the result.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The prompt (the job's text input).")
+    var prompt: String
+
+    @Option(name: .long, help: "The job kind (5000-5999).")
+    var kind: Int = 5050
+
+    @Option(name: .long, help: "The model to ask for (param model).")
+    var model: String?
+
+    @Option(name: .customLong("param"), help: ArgumentHelp("A job param, repeatable.", valueName: "key=value"))
+    var params: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("The most you pay, in millisatoshis.", valueName: "msats"))
+    var bid: Int64?
+
+    @Option(name: .long, help: ArgumentHelp("Address one provider.", valueName: "npub"))
+    var provider: String?
+
+    @Option(name: .customLong("relay"), help: ArgumentHelp("Publish to this relay instead of config.toml's, repeatable.", valueName: "url"))
+    var relays: [String] = []
+
+    @Flag(name: .long, help: "Encrypt the input and params to the provider (NIP-44 v2; needs --provider).")
+    var encrypt = false
+
+    @Flag(name: .long, help: "Wait for the result, showing feedback as it arrives.")
+    var wait = false
+
+    @Option(name: .long, help: ArgumentHelp("How long --wait waits, in seconds.", valueName: "secs"))
+    var timeout: Int = 120
+
+    @Flag(name: .long, help: "Print one JSON document (request id, feedback timeline, result).")
+    var json = false
+
+    func validate() throws {
+        guard (5000...5999).contains(kind) else { throw ValidationError("--kind must be from 5000 to 5999") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let bid, bid < 0 { throw ValidationError("--bid must not be negative") }
+        if encrypt && provider == nil { throw ValidationError("--encrypt needs --provider: the request is encrypted to one provider") }
+        for param in params where !param.contains("=") { throw ValidationError("--param \(param): write it as key=value") }
+        if prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("the prompt is empty") }
+    }
+
+    func run() async throws {
+        let session = try BuyerSession.load(global.paths, relays: relays)
+        let providerKey: PublicKey?
+        do {
+            providerKey = try provider.map { text throws(NostrError) in try NIP19.publicKey(from: text) }
+        } catch {
+            throw Output.fail("--provider \(provider ?? "") is not an npub or a hex public key: \(error.message)")
+        }
+        let pairs: [(key: String, value: String)] =
+            (model.map { [("model", $0)] } ?? [])
+            + params.map { param in
+                let parts = param.split(separator: "=", maxSplits: 1).map(String.init)
+                return (parts[0], parts.count > 1 ? parts[1] : "")
+            }
+        let order = JobOrder(
+            kind: Kind(UInt16(kind)), prompt: prompt, params: pairs, bidMsats: bid, provider: providerKey,
+            relays: relays, encrypt: encrypt)
+        let store = try session.openStore()
+        let wait = wait
+        let json = json
+        let timeout = timeout
+        let outcome = try await session.withPool { buyer -> WaitOutcome in
+            let request: Event
+            do {
+                request = try buyer.request(order)
+            } catch {
+                throw Output.fail("\(error)")
+            }
+            // Follow before publishing, so a fast provider's answer is not missed.
+            let (updates, close) = buyer.updates(for: request)
+            defer { close() }
+            let report = await buyer.pool.publish(request, waitForAll: false)
+            guard report.succeeded else { throw Output.fail("no relay accepted the request: \(report.failureSummary)") }
+            let paramsJSON = JSON.object(pairs.map { JSON.Member($0.key, .string($0.value)) })
+            var job = BuyerJob(
+                id: request.id, kind: request.kind, provider: providerKey, prompt: order.prompt, params: paramsJSON, bidMsats: order.bidMsats,
+                encrypted: order.encrypt, relays: report.acceptedBy.map(\.string), createdAt: Date())
+            Self.save(&job, store)
+            guard wait else { return WaitOutcome(job: job, finished: false) }
+            let progress = Progress(enabled: !json)
+            progress.submitted(request.id, relays: report.acceptedBy.map(\.string))
+            return await Self.follow(updates, job: job, targeted: providerKey, timeout: .seconds(timeout), store: store, progress: progress)
+        }
+        try report(outcome, waited: wait)
+    }
+
+    struct WaitOutcome: Sendable {
+        var job: BuyerJob
+        var finished: Bool
+        var paymentRequired: (msats: Int64, bolt11: String?)? = nil
+    }
+
+    /// Feeds feedback into the job until a result, an error from the addressed provider, a
+    /// payment request from it, or the timeout.
+    static func follow(
+        _ updates: AsyncStream<BuyerUpdate>, job start: BuyerJob, targeted: PublicKey?, timeout: Duration, store: PylonStore, progress: Progress
+    ) async -> WaitOutcome {
+        let spinner = progress.startSpinner()
+        defer { spinner.cancel() }
+        return await withTaskGroup(of: WaitOutcome?.self) { group in
+            group.addTask {
+                var job = start
+                for await update in updates {
+                    if let targeted, update.provider != targeted { continue }
+                    switch update.content {
+                    case .feedback(let status, let extra, let content, let amount, let bolt11):
+                        job.feedback.append(
+                            BuyerFeedback(
+                                status: status, provider: update.provider, message: status == "partial" ? content : (extra ?? (content.isEmpty ? nil : content)),
+                                amountMsats: amount, bolt11: bolt11, time: Date()))
+                        progress.feedback(status: status, extra: extra, content: content, amount: amount, provider: update.provider)
+                        switch status {
+                        case "processing", "partial":
+                            if job.status == .submitted { job.status = .processing }
+                        case "payment-required":
+                            job.status = .paymentRequired
+                            if targeted != nil {
+                                save(&job, store)
+                                return WaitOutcome(job: job, finished: true, paymentRequired: (amount ?? 0, bolt11))
+                            }
+                        case "error":
+                            // An open request may still be answered by another provider.
+                            if targeted != nil {
+                                job.status = .error
+                                job.error = extra ?? "the provider reported an error"
+                                save(&job, store)
+                                return WaitOutcome(job: job, finished: true)
+                            }
+                        default:
+                            break
+                        }
+                        save(&job, store)
+                    case .result(let content):
+                        job.status = .completed
+                        job.result = content
+                        job.resultEventID = update.event.id
+                        job.answeredBy = update.provider
+                        save(&job, store)
+                        return WaitOutcome(job: job, finished: true)
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            if let first { return first }
+            // Timed out: the latest state of the job, from the store.
+            var job = (try? store.buyerJob(id: start.id)) ?? start
+            let seconds = timeout.components.seconds
+            let errors = job.feedback.filter { $0.status == "error" }.compactMap(\.message)
+            job.status = .timeout
+            job.error = "no result within \(seconds) s" + (errors.isEmpty ? "" : "; providers said: " + errors.joined(separator: "; "))
+            save(&job, store)
+            return WaitOutcome(job: job, finished: true)
+        }
+    }
+
+    static func save(_ job: inout BuyerJob, _ store: PylonStore) {
+        if let saved = try? store.saveBuyerJob(job) { job = saved }
+    }
+
+    private func report(_ outcome: WaitOutcome, waited: Bool) throws {
+        let job = outcome.job
+        if json {
+            try Output.json(BuyerJobReport(job))
+        } else if !waited {
+            Output.line(job.id.hex)
+        } else if let result = job.result {
+            FileHandle.standardError.write(Data("\n".utf8))
+            Output.line(result)
+        }
+        guard waited else { return }
+        if let payment = outcome.paymentRequired {
+            throw Output.fail(
+                "the provider asks \(payment.msats) msats before it runs the job (\(payment.bolt11 ?? "no invoice")); paying needs a wallet, which this pylon does not have yet",
+                code: 4)
+        }
+        switch job.status {
+        case .completed: return
+        case .timeout: throw Output.fail("the job timed out: \(job.error ?? "no result")", code: 5)
+        case .error: throw Output.fail("the provider failed the job: \(job.error ?? "no reason given")")
+        default: throw Output.fail("the job ended without a result (\(job.status))")
+        }
+    }
+}
+
+/// Live progress on stderr: a spinner on a terminal, one line per feedback otherwise.
+final class Progress: Sendable {
+    let enabled: Bool
+    let isTerminal: Bool
+    let started = ContinuousClock.now
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+        isTerminal = isatty(STDERR_FILENO) == 1
+    }
+
+    func write(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    private var clear: String { isTerminal ? "\r\u{1B}[K" : "" }
+
+    func submitted(_ id: EventID, relays: [String]) {
+        write("\(clear)submitted \(id.hex.prefix(16)) to \(relays.joined(separator: ", "))\n")
+    }
+
+    func feedback(status: String, extra: String?, content: String, amount: Int64?, provider: PublicKey) {
+        let who = String(provider.npub.prefix(16))
+        switch status {
+        case "partial":
+            write(clear + content)
+        case "payment-required":
+            write("\(clear)\(who): payment required: \(amount.map { "\($0) msats" } ?? "an amount")\(extra.map { " (\($0))" } ?? "")\n")
+        default:
+            write("\(clear)\(who): \(status)\(extra.map { ": \($0)" } ?? "")\n")
+        }
+    }
+
+    /// A spinner with the time waited, on a terminal only.
+    func startSpinner() -> Task<Void, Never> {
+        guard enabled && isTerminal else { return Task {} }
+        return Task {
+            let frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+            var index = 0
+            while !Task.isCancelled {
+                let elapsed = ContinuousClock.now - started
+                write("\r\(frames[index % frames.count]) waiting \(elapsed.components.seconds) s")
+                index += 1
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            write(clear)
+        }
+    }
+}
+
+/// A buyer job as `--json` prints it.
+struct BuyerJobReport: Encodable {
+    let id: String
+    let kind: Int
+    let status: String
+    let provider: String?
+    let prompt: String
+    let params: [String: String]
+    let bidMsats: Int64?
+    let encrypted: Bool
+    let relays: [String]
+    let result: String?
+    let resultEventID: String?
+    let answeredBy: String?
+    let error: String?
+    let createdAt: String
+    let feedback: [Feedback]
+
+    struct Feedback: Encodable {
+        let status: String
+        let provider: String?
+        let message: String?
+        let amountMsats: Int64?
+        let bolt11: String?
+        let time: String
+
+        enum CodingKeys: String, CodingKey {
+            case status, provider, message, bolt11, time
+            case amountMsats = "amount_msats"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, status, provider, prompt, params, encrypted, relays, result, error, feedback
+        case bidMsats = "bid_msats"
+        case resultEventID = "result_event_id"
+        case answeredBy = "answered_by"
+        case createdAt = "created_at"
+    }
+
+    init(_ job: BuyerJob) {
+        id = job.id.hex
+        kind = Int(job.kind.rawValue)
+        status = job.status.rawValue
+        provider = job.provider?.hex
+        prompt = job.prompt
+        var params: [String: String] = [:]
+        for member in job.params.objectValue ?? [] { params[member.key] = member.value.stringValue ?? member.value.serialized }
+        self.params = params
+        bidMsats = job.bidMsats
+        encrypted = job.encrypted
+        relays = job.relays
+        result = job.result
+        resultEventID = job.resultEventID?.hex
+        answeredBy = job.answeredBy?.hex
+        error = job.error
+        createdAt = ISO8601DateFormatter().string(from: job.createdAt)
+        feedback = job.feedback.map {
+            Feedback(
+                status: $0.status, provider: $0.provider?.hex, message: $0.message, amountMsats: $0.amountMsats, bolt11: $0.bolt11,
+                time: ISO8601DateFormatter().string(from: $0.time))
+        }
+    }
+}
+
+/// `pylon job list`.
+struct JobListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Jobs this node bought, newest first.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Only jobs in this status (submitted, processing, payment_required, completed, error, timeout).")
+    var status: String?
+    @Option(name: .long, help: "At most this many.")
+    var limit: Int = 20
+    @Flag(name: .long, help: "One JSON array.")
+    var json = false
+
+    func run() async throws {
+        var filter: BuyerJobStatus?
+        if let status {
+            guard let parsed = BuyerJobStatus(rawValue: status) else {
+                throw Output.fail("--status \(status) is not one of \(BuyerJobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            filter = parsed
+        }
+        guard let store = try openStore(global.paths, json: json, empty: "no jobs bought yet") else { return }
+        let jobs: [BuyerJob]
+        do {
+            jobs = try store.buyerJobs(status: filter, limit: limit)
+        } catch {
+            throw Output.fail(error.message)
+        }
+        if json { return try Output.json(jobs.map(BuyerJobReport.init)) }
+        if jobs.isEmpty { return Output.line("no jobs bought yet") }
+        for job in jobs {
+            let prompt = job.prompt.count > 40 ? String(job.prompt.prefix(39)) + "…" : job.prompt
+            Output.line("\(job.id.hex.prefix(16))  \(job.status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) kind \(job.kind)  \(prompt)")
+        }
+    }
+}
+
+/// `pylon job status ID`.
+struct JobStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "One bought job: its status and feedback.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The request id (64 hex characters).")
+    var id: String
+    @Flag(name: .long, help: "One JSON document.")
+    var json = false
+
+    func run() async throws {
+        let job = try loadBuyerJob(id, paths: global.paths)
+        if json { return try Output.json(BuyerJobReport(job)) }
+        Output.line("job       \(job.id.hex)")
+        Output.line("status    \(job.status.rawValue)")
+        Output.line("kind      \(job.kind)")
+        if let provider = job.provider { Output.line("provider  \(provider.npub)") }
+        if let error = job.error { Output.line("error     \(error)") }
+        for item in job.feedback {
+            Output.line("  \(ISO8601DateFormatter().string(from: item.time))  \(item.status)\(item.message.map { "  \($0)" } ?? "")")
+        }
+        if let result = job.result { Output.line("result    \(result)") }
+    }
+}
+
+func loadBuyerJob(_ text: String, paths: PylonPaths) throws -> BuyerJob {
+    guard let id = try? EventID(hex: text) else { throw Output.fail("\(text) is not a job id (64 hex characters)") }
+    guard FileManager.default.fileExists(atPath: paths.database.path) else { throw Output.fail("no job \(text): nothing was bought from this home yet") }
+    do {
+        let store = try PylonStore.open(path: paths.database.path)
+        guard let job = try store.buyerJob(id: id) else { throw Output.fail("no job \(text) in this node's history") }
+        return job
+    } catch let error as PylonStoreError {
+        throw Output.fail(error.message)
+    }
+}
+
+/// `pylon job result ID`: from the history, or from the relays when it has none yet.
+struct JobResultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "result", abstract: "A bought job's result (looked up on the relays if needed).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The request id (64 hex characters).")
+    var id: String
+    @Option(name: .customLong("relay"), help: ArgumentHelp("Look on this relay instead of config.toml's, repeatable.", valueName: "url"))
+    var relays: [String] = []
+    @Flag(name: .long, help: "One JSON document.")
+    var json = false
+
+    func run() async throws {
+        var job = try loadBuyerJob(id, paths: global.paths)
+        if job.result == nil {
+            let session = try BuyerSession.load(global.paths, relays: relays)
+            let (kind, jobID) = (job.kind, job.id)
+            if let update = try await session.withPool({ buyer in await buyer.findResult(for: jobID, kind: kind) }), case .result(let content) = update.content {
+                job.result = content
+                job.resultEventID = update.event.id
+                job.answeredBy = update.provider
+                job.status = .completed
+                let store = try session.openStore()
+                JobSubmitCommand.save(&job, store)
+            }
+        }
+        if json { return try Output.json(BuyerJobReport(job)) }
+        guard let result = job.result else { throw Output.fail("no result for \(job.id.hex) yet (status \(job.status.rawValue))") }
+        Output.line(result)
+    }
+}
+
+/// `pylon job providers`: NIP-89 announcements and heartbeat freshness.
+struct JobProvidersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "providers", abstract: "Providers that announce a job kind, with their heartbeat.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "The job kind.")
+    var kind: Int = 5050
+    @Option(name: .customLong("relay"), help: ArgumentHelp("Look on this relay instead of config.toml's, repeatable.", valueName: "url"))
+    var relays: [String] = []
+    @Flag(name: .long, help: "One JSON array.")
+    var json = false
+
+    struct Listing: Encodable {
+        let pubkey: String
+        let npub: String
+        let name: String
+        let about: String
+        let kinds: [Int]
+        let models: [String]
+        let supportsEncryption: Bool
+        let announcedAt: Int64
+        let heartbeatAt: Int64?
+        let heartbeatStatus: String?
+        let heartbeatAgeSecs: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case pubkey, npub, name, about, kinds, models
+            case supportsEncryption = "supports_encryption"
+            case announcedAt = "announced_at"
+            case heartbeatAt = "heartbeat_at"
+            case heartbeatStatus = "heartbeat_status"
+            case heartbeatAgeSecs = "heartbeat_age_secs"
+        }
+    }
+
+    func validate() throws {
+        guard (5000...5999).contains(kind) else { throw ValidationError("--kind must be from 5000 to 5999") }
+    }
+
+    func run() async throws {
+        let session = try BuyerSession.load(global.paths, relays: relays)
+        let kind = Kind(UInt16(kind))
+        let providers = try await session.withPool { buyer in await buyer.providers(kind: kind) }
+        let now = Int64(Date().timeIntervalSince1970)
+        let listings = providers.map {
+            Listing(
+                pubkey: $0.pubkey.hex, npub: $0.pubkey.npub, name: $0.name, about: $0.about, kinds: $0.kinds, models: $0.models,
+                supportsEncryption: $0.supportsEncryption, announcedAt: $0.announcedAt, heartbeatAt: $0.heartbeatAt,
+                heartbeatStatus: $0.heartbeatStatus, heartbeatAgeSecs: $0.heartbeatAt.map { now - $0 })
+        }
+        if json { return try Output.json(listings) }
+        if listings.isEmpty { return Output.line("no provider announces kind \(kind) on \(session.relays.map(\.string).joined(separator: ", "))") }
+        for listing in listings {
+            let beat = listing.heartbeatAgeSecs.map { "heartbeat \($0) s ago (\(listing.heartbeatStatus ?? "?"))" } ?? "no live heartbeat"
+            Output.line("\(listing.npub)  \(listing.name.isEmpty ? "(unnamed)" : listing.name)  \(beat)")
+            if !listing.models.isEmpty { Output.line("    models: \(listing.models.joined(separator: ", "))") }
+            if !listing.about.isEmpty { Output.line("    \(listing.about)") }
+        }
+    }
+}
