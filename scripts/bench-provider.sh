@@ -190,6 +190,23 @@ print(s["pid"] if ok else "")')
     [ -n "$PYLON_PID" ] || die "pylon did not become ready (relay connected, backend ready) in 30 s: $STATUS"
     unset PYLON_HOME
     rounds pylon "$PYLON_PID" "$PYLON_PUBKEY"
+    # pylon's own share of each job, from its journal: the request received -> the result
+    # accepted by the relay (job.completed is written after the relay's OK). The rest of the
+    # customer's figure is the relay and the customer.
+    PYLON_HOME="$PYLON_HOME_DIR" "$PYLON" events --json | $PY -c '
+import json, sys
+from datetime import datetime
+def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+received, spans = {}, []
+for e in json.load(sys.stdin):
+    i = e["data"].get("id")
+    if e["kind"] == "job.received": received[i] = t(e["time"])
+    elif e["kind"] == "job.completed" and i in received: spans.append((t(e["time"]) - received[i]) * 1000)
+spans.sort()
+if spans:
+    pick = lambda q: spans[min(len(spans) - 1, int(q * len(spans)))]
+    print(f"   pylon inside (journal: request received -> result accepted by the relay), all rounds: "
+          f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms over {len(spans)} jobs")'
     PYLON_HOME="$PYLON_HOME_DIR" "$PYLON" stop > /dev/null 2>&1 || true
     PYLON_HOME_DIR=""
 fi

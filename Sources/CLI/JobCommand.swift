@@ -6,6 +6,7 @@ import Logging
 import NostrCore
 import PylonStore
 import RelayPool
+import Synchronization
 
 /// `pylon job`: the buyer side of the market (SPEC §3).
 struct JobCommand: AsyncParsableCommand {
@@ -173,7 +174,9 @@ struct JobSubmitCommand: AsyncParsableCommand {
             guard wait else { return WaitOutcome(job: job, finished: false) }
             let progress = Progress(enabled: !json)
             progress.submitted(request.id, relays: report.acceptedBy.map(\.string))
-            return await Self.follow(updates, job: job, targeted: providerKey, timeout: .seconds(timeout), store: store, progress: progress)
+            var outcome = await Self.follow(updates, job: job, targeted: providerKey, timeout: .seconds(timeout), store: store, progress: progress)
+            outcome.alreadyShown = progress.streamedAnswer
+            return outcome
         }
         try report(outcome, waited: wait)
     }
@@ -182,6 +185,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
         var job: BuyerJob
         var finished: Bool
         var paymentRequired: (msats: Int64, bolt11: String?)? = nil
+        /// Partial output already written to stdout (a terminal).
+        var alreadyShown = ""
     }
 
     /// Feeds feedback into the job until a result, an error from the addressed provider, a
@@ -264,8 +269,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
         } else if !waited {
             Output.line(job.id.hex)
         } else if let result = job.result {
-            FileHandle.standardError.write(Data("\n".utf8))
-            Output.line(result)
+            let shown = outcome.alreadyShown
+            Output.line(!shown.isEmpty && result.hasPrefix(shown) ? String(result.dropFirst(shown.count)) : (shown.isEmpty ? result : "\n" + result))
         }
         guard waited else { return }
         if let payment = outcome.paymentRequired {
@@ -286,12 +291,20 @@ struct JobSubmitCommand: AsyncParsableCommand {
 final class Progress: Sendable {
     let enabled: Bool
     let isTerminal: Bool
+    /// On a terminal the partial output is the start of the answer: it streams to stdout, and
+    /// only the rest of the result follows. Piped, stdout gets the result alone.
+    let streamsAnswer: Bool
     let started = ContinuousClock.now
+    private let streamed = Mutex("")
 
     init(enabled: Bool) {
         self.enabled = enabled
         isTerminal = isatty(STDERR_FILENO) == 1
+        streamsAnswer = enabled && isatty(STDOUT_FILENO) == 1
     }
+
+    /// The partial output already shown on stdout.
+    var streamedAnswer: String { streamed.withLock { $0 } }
 
     func write(_ text: String) {
         guard enabled else { return }
@@ -308,7 +321,13 @@ final class Progress: Sendable {
         let who = String(provider.npub.prefix(16))
         switch status {
         case "partial":
-            write(clear + content)
+            if streamsAnswer {
+                write(clear)
+                streamed.withLock { $0 += content }
+                FileHandle.standardOutput.write(Data(content.utf8))
+            } else {
+                write("\(clear)\(who): partial: \(content.replacingOccurrences(of: "\n", with: " "))\n")
+            }
         case "payment-required":
             write("\(clear)\(who): payment required: \(amount.map { "\($0) msats" } ?? "an amount")\(extra.map { " (\($0))" } ?? "")\n")
         default:

@@ -91,7 +91,9 @@ private final class InotifyWatch: Sendable {
         guard inotify >= 0 else {
             throw ConfigFileWatcherError(message: "cannot start inotify: \(String(cString: strerror(errno)))")
         }
-        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY)
+        // No IN_MODIFY: with PYLON_HOME the database shares this directory, and every write of it
+        // would wake the watcher. An edit in place ends with IN_CLOSE_WRITE.
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
         guard inotify_add_watch(inotify, directory, mask) >= 0 else {
             let reason = String(cString: strerror(errno))
             close(inotify)

@@ -4,6 +4,7 @@ import Foundation
 import NostrCore
 import Provider
 import PylonStore
+import RelayPool
 import Synchronization
 
 /// Answers control-socket requests for the running daemon (SPEC §5, §12).
@@ -21,6 +22,8 @@ final class DaemonControlHandler: ControlHandler, Sendable {
         }
         switch request {
         case .ping:
+            // Pong once every endpoint is up (a start waits for it); a few seconds at most.
+            _ = await daemon.httpListening.wait(timeout: .seconds(5))
             try await reply(.pong)
         case .status:
             try await reply(.status(await daemon.status()))

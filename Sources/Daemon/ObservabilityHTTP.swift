@@ -59,7 +59,8 @@ public enum ObservabilityHTTP {
     /// `/metrics` scrape to update gauges such as uptime and memory.
     public static func makeServer(
         host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
-        readiness: @escaping @Sendable () async -> Readiness, refresh: @escaping @Sendable () -> Void
+        readiness: @escaping @Sendable () async -> Readiness, refresh: @escaping @Sendable () -> Void,
+        onListening: @escaping @Sendable () -> Void = {}
     ) -> some Service {
         let router = Router()
         router.get("metrics") { _, _ -> Response in
@@ -84,7 +85,8 @@ public enum ObservabilityHTTP {
         var httpLogger = logger
         httpLogger.logLevel = max(logger.logLevel, .warning)
         return Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "pylon"), logger: httpLogger)
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "pylon"),
+            onServerRunning: { _ in onListening() }, logger: httpLogger)
     }
 
     private static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {

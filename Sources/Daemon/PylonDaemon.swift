@@ -49,6 +49,9 @@ public final class PylonDaemon: Sendable {
     let logSettings: LogSettings
     let http: (any Service)?
     let startedClock = ContinuousClock.now
+    /// Fulfilled once the HTTP server listens (at once without one): `Pong` waits for it, so
+    /// `pylon start` returns with every endpoint up.
+    let httpListening = Promise<Void>()
     private let group = Mutex<ServiceGroup?>(nil)
     let processMetrics = ProcessMetrics()
 
@@ -163,9 +166,10 @@ public final class PylonDaemon: Sendable {
             http = ObservabilityHTTP.makeServer(
                 host: httpAddress.host, port: httpAddress.port, registry: registry, logger: Logger(label: "pylon.http"),
                 readiness: { await Self.readiness(relayPool: relayPool, backends: backends, scheduler: scheduler, mode: mode) },
-                refresh: { processMetrics.refresh() })
+                refresh: { processMetrics.refresh() }, onListening: { [httpListening] in httpListening.fulfill(()) })
         } else {
             http = nil
+            httpListening.fulfill(())
         }
     }
 

@@ -44,7 +44,7 @@ extension ProviderService {
             switch scheduler.cancel(id, reason: reason) {
             case .removedFromQueue:
                 if let request = takeRequest(id) { cancelJob(RequestReference(request), reason: reason) }
-                metrics.observe(scheduler.snapshot())
+                metrics.observe(scheduler)
             case .signalled, .notFound:
                 break
             }

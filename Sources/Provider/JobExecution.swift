@@ -29,7 +29,7 @@ extension ProviderService {
         do {
             route = try await backends.route(model: parameters.model)
         } catch {
-            failJob(request, reason: error.message, from: "queued")
+            failJob(request, reason: error.message)
             return
         }
         do {
@@ -38,6 +38,7 @@ extension ProviderService {
             logger.error("cannot start a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
             return
         }
+        logger.trace("job started", metadata: ["job.id": "\(request.id)", "job.model": "\(route.model)"])
         send(feedback: .processing, extra: "running on \(route.model)", to: reference)
         let started = ContinuousClock.now
         let partials = PartialOutput(interval: configuration.partialInterval)
@@ -56,17 +57,18 @@ extension ProviderService {
             return summary
         }
         let elapsed = ContinuousClock.now - started
+        logger.trace("job inference ended", metadata: ["job.id": "\(request.id)"])
         switch outcome {
         case .value(let summary):
             await deliver(partials.output, summary: summary, for: reference, elapsed: elapsed)
         case .failed(let error):
             let reason = (error as? BackendError)?.message ?? (error as? JobFailure)?.message ?? "the job failed: \(error)"
-            failJob(request, reason: reason, from: "running")
+            failJob(request, reason: reason)
         case .timedOut:
-            failJob(request, reason: "the job took longer than this provider's limit of \(configuration.jobTimeout.components.seconds) s", from: "running")
+            failJob(request, reason: "the job took longer than this provider's limit of \(configuration.jobTimeout.components.seconds) s")
         case .cancelled(let reason):
             if reason == Self.shutdownReason {
-                failJob(request, reason: reason, from: "running")
+                failJob(request, reason: reason)
             } else {
                 cancelJob(reference, reason: reason)
             }
@@ -85,6 +87,7 @@ extension ProviderService {
             return
         }
         let report = await pool.publish(result, extraRelays: Self.relayURLs(reference.relays), waitForAll: false)
+        logger.trace("job result published", metadata: ["job.id": "\(reference.id)"])
         guard report.succeeded else {
             failJob(reference, reason: "no relay accepted the result (\(report.failureSummary))")
             return
@@ -104,7 +107,7 @@ extension ProviderService {
     }
 
     /// Records the failure and tells the customer why.
-    func failJob(_ request: JobRequest, reason: String, from: String) {
+    func failJob(_ request: JobRequest, reason: String) {
         failJob(RequestReference(request), reason: reason)
     }
 

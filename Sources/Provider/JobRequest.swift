@@ -67,8 +67,15 @@ public struct JobRequest: Sendable {
         return params.first { Self.canonical($0.key) == wanted }?.values.first
     }
 
+    /// Lower case with `-` as `_`, in one pass over the bytes (this runs for every param of
+    /// every request; Foundation's string replacement costs more than the rest of admission).
     static func canonical(_ key: String) -> String {
-        key.lowercased().replacingOccurrences(of: "-", with: "_")
+        guard key.utf8.contains(where: { $0 == UInt8(ascii: "-") || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else {
+            return key
+        }
+        return String(decoding: key.utf8.map { byte in
+            byte == UInt8(ascii: "-") ? UInt8(ascii: "_") : (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+        }, as: UTF8.self)
     }
 
     /// Whether the request names providers and we are not one of them.
@@ -200,6 +207,13 @@ public struct JobRequest: Sendable {
     /// naming it rather than a silent default.
     public func parameters() throws(JobRequestError) -> JobParameters {
         var result = JobParameters()
+        // Each name once, canonical: the first value of each (a repeated `stop` is read below).
+        var first: [String: String] = [:]
+        for (key, values) in params {
+            let name = Self.canonical(key)
+            if first[name] == nil, let value = values.first { first[name] = value }
+        }
+        func param(_ key: String) -> String? { first[key] }
         func number(_ key: String, _ range: ClosedRange<Double>) throws(JobRequestError) -> Double? {
             guard let text = param(key) else { return nil }
             guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {

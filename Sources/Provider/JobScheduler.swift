@@ -276,6 +276,11 @@ public final class JobScheduler: Sendable {
         }
     }
 
+    /// How many jobs wait and run, without copying them (metrics, on every change).
+    public var counts: (queued: Int, running: Int, slots: Int, maxQueue: Int) {
+        state.withLock { ($0.queue.count, $0.running.count, $0.slots, $0.maxQueue) }
+    }
+
     public func snapshot() -> SchedulerSnapshot {
         state.withLock { state in
             SchedulerSnapshot(

@@ -26,10 +26,11 @@ struct ProviderMetrics: Sendable {
 
     func reject(_ reason: RejectionReason) { rejected[reason]?.increment() }
 
-    func observe(_ snapshot: SchedulerSnapshot) {
-        queued.record(snapshot.queued.count)
-        running.record(snapshot.running.count)
-        slots.record(snapshot.slots)
-        maxQueue.record(snapshot.maxQueue)
+    func observe(_ scheduler: JobScheduler) {
+        let counts = scheduler.counts
+        queued.record(counts.queued)
+        running.record(counts.running)
+        slots.record(counts.slots)
+        maxQueue.record(counts.maxQueue)
     }
 }

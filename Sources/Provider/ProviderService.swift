@@ -52,7 +52,7 @@ public final class ProviderService: Service, Sendable {
         limiter = Mutex(CustomerRateLimiter(perMinute: configuration.rateLimitPerMinute))
         scheduler = JobScheduler(slots: configuration.slots, maxQueue: configuration.maxQueue)
         (outbox, outboxInput) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(10_000))
-        metrics.observe(scheduler.snapshot())
+        metrics.observe(scheduler)
     }
 
     public var configuration: ProviderConfiguration { settings.withLock { $0 } }
@@ -96,12 +96,12 @@ public final class ProviderService: Service, Sendable {
                 local.withLock { $0[item.id] }?.start.fulfill(false)
             case .nostr:
                 if let request = takeRequest(item.id) {
-                    failJob(request, reason: Self.shutdownReason, from: "queued")
+                    failJob(request, reason: Self.shutdownReason)
                 }
             }
         }
         scheduler.close()
-        metrics.observe(scheduler.snapshot())
+        metrics.observe(scheduler)
     }
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
@@ -117,7 +117,7 @@ public final class ProviderService: Service, Sendable {
         }
         limiter.withLock { $0.perMinute = new.rateLimitPerMinute }
         scheduler.update(slots: new.slots, maxQueue: new.maxQueue)
-        metrics.observe(scheduler.snapshot())
+        metrics.observe(scheduler)
         if new.kinds != old.kinds {
             // The intake loop subscribes again with the new kinds.
             intakeSubscription.withLock { $0 }?.close()
@@ -224,9 +224,9 @@ public final class ProviderService: Service, Sendable {
         } catch {
             // Only a local job taking the last place since the check: the job fails honestly.
             _ = takeRequest(request.id.hex)
-            failJob(request, reason: error.description, from: "queued")
+            failJob(request, reason: error.description)
         }
-        metrics.observe(scheduler.snapshot())
+        metrics.observe(scheduler)
     }
 
     func takeRequest(_ id: String) -> JobRequest? {
@@ -240,7 +240,8 @@ public final class ProviderService: Service, Sendable {
     private func dispatch() async {
         await withDiscardingTaskGroup { jobs in
             while let next = await scheduler.next() {
-                metrics.observe(scheduler.snapshot())
+                metrics.observe(scheduler)
+                logger.trace("job dispatched", metadata: ["job.id": "\(next.item.id)"])
                 jobs.addTask {
                     switch next.item.origin {
                     case .nostr:
@@ -255,7 +256,7 @@ public final class ProviderService: Service, Sendable {
                         }
                     }
                     self.scheduler.finish(next.item.id)
-                    self.metrics.observe(self.scheduler.snapshot())
+                    self.metrics.observe(self.scheduler)
                 }
             }
             jobs.addTask {
@@ -283,7 +284,7 @@ public final class ProviderService: Service, Sendable {
         defer { local.withLock { _ = $0.removeValue(forKey: id) } }
         guard !isStopping else { throw LocalJobRefused() }
         try scheduler.enqueue(ScheduledItem(id: id, origin: .local, kind: 5050))
-        metrics.observe(scheduler.snapshot())
+        metrics.observe(scheduler)
         let started = await withTaskCancellationHandler {
             await ticket.start.wait() ?? false
         } onCancel: {
@@ -319,6 +320,7 @@ public final class ProviderService: Service, Sendable {
     private func runOutbox() async {
         await withDiscardingTaskGroup { group in
             for await item in outbox {
+                logger.trace("outbox publishing", metadata: ["event.kind": "\(item.event.kind)"])
                 group.addTask {
                     let report = await self.pool.publish(item.event, extraRelays: item.relays, waitForAll: false)
                     if !report.succeeded {

@@ -14,7 +14,6 @@ struct BuyerTests {
     @Test("submit --wait prints the result; --json gives the id, the feedback timeline and the result; job list/status/result read the history")
     func plain() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         let buyer = try buyerHome(rig)
         let prompt = "name three rivers"
         let waited = try buyer.pylon("job", "submit", prompt, "--wait", "--param", "max_tokens=4")
@@ -45,7 +44,6 @@ struct BuyerTests {
     @Test("without --wait it prints the id; job result later finds the answer on the relays")
     func resultFromRelays() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         let buyer = try buyerHome(rig)
         let submitted = try buyer.pylon("job", "submit", "answer me later", "--provider", rig.provider)
         #expect(submitted.status == 0, "\(submitted)")
@@ -62,7 +60,6 @@ struct BuyerTests {
     @Test("a provider's error exits non-zero with its reason; a request nobody answers times out")
     func errorAndTimeout() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         let buyer = try buyerHome(rig)
         let failed = try buyer.pylon("job", "submit", "hi", "--provider", rig.provider, "--model", "no-such-model", "--wait", "--timeout", "20")
         #expect(failed.status == 1)
@@ -95,7 +92,6 @@ struct BuyerTests {
     @Test("job providers lists the NIP-89 announcement with its models and a fresh heartbeat")
     func providers() async throws {
         let rig = try await ProviderRig.start(provider: "name = \"market stall\"\n")
-        defer { Task { await rig.stop() } }
         let buyer = try buyerHome(rig)
         let listed = LockedBox<[[String: String]]>([])
         #expect(await awaitCondition(timeout: .seconds(15), interval: .milliseconds(300)) {

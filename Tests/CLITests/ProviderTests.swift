@@ -5,7 +5,7 @@ import Testing
 
 /// Provider mode end to end (SPEC §8): the real binary, a real relay (`nostr-relay`), the mock LLM
 /// server, and a customer on rust-nostr's `nostr-sdk`.
-struct ProviderRig {
+final class ProviderRig: Sendable {
     let relay: RelayProcess
     let mock: MockLLMServer
     let node: PylonNode
@@ -45,9 +45,18 @@ struct ProviderRig {
         return ProviderRig(relay: relay, mock: mock, node: node, customer: customer, provider: provider)
     }
 
-    func stop() async {
+    init(relay: RelayProcess, mock: MockLLMServer, node: PylonNode, customer: DVMCustomer, provider: String) {
+        self.relay = relay
+        self.mock = mock
+        self.node = node
+        self.customer = customer
+        self.provider = provider
+    }
+
+    /// Stops the daemon and the relay when the test lets go of the rig (the mock server lives in
+    /// the test process and goes with it).
+    deinit {
         _ = try? node.pylon("stop")
-        await mock.stop()
         relay.stop()
     }
 
@@ -79,7 +88,6 @@ struct ProviderTests {
     @Test("a plain request gets processing, the result with request/e/p/i tags, then success; jobs and the journal record it")
     func plainRequest() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         let prompt = "what is the capital of France?"
         let id = try await rig.customer.request(inputs: [[prompt, "text"]], params: [["max_tokens", "5"]], provider: rig.provider)
         let result = try #require(await rig.customer.awaitResult(for: id))
@@ -111,7 +119,6 @@ struct ProviderTests {
     @Test("NIP-04 and NIP-44 encrypted requests are answered encrypted with the same scheme, without i tags")
     func encrypted() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         for scheme in ["nip04", "nip44"] {
             let prompt = "a secret question for \(scheme)"
             let id = try await rig.customer.request(inputs: [[prompt, "text"]], params: [["max_tokens", "4"]], provider: rig.provider, encrypt: scheme)
@@ -132,7 +139,6 @@ struct ProviderTests {
         let second = try await RelayProcess.start(.nostrRelay)
         defer { second.stop() }
         let rig = try await ProviderRig.start(relays: [second])
-        defer { Task { await rig.stop() } }
         let id = try await rig.customer.request(inputs: [["hello from two relays", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("success", for: id) != nil)
         // Give a second delivery time to show up if there were one.
@@ -144,7 +150,6 @@ struct ProviderTests {
     @Test("requests for another provider, stale, future and expired ones are ignored, and counted")
     func ignored() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         let now = Int64(Date().timeIntervalSince1970)
         let other = String(repeating: "ab", count: 32)
         let forOther = try await rig.customer.request(inputs: [["not for you", "text"]], provider: other)
@@ -170,7 +175,6 @@ struct ProviderTests {
     @Test("a forged request (valid shape, bad signature) is dropped by the pool and never served")
     func forged() async throws {
         let rig = try await ProviderRig.start(relayOptions: .init(verifySignatures: false))
-        defer { Task { await rig.stop() } }
         let author = Keypair(SecretKey.generate())
         let genuine = UnsignedEvent(
             pubkey: author.publicKey, createdAt: Int64(Date().timeIntervalSince1970), kind: 5050,
@@ -199,7 +203,6 @@ struct ProviderTests {
     @Test("errors: an unknown model, a backend failing mid-stream, too much input, a bad param, url inputs off")
     func errors() async throws {
         let rig = try await ProviderRig.start(provider: "max_input_bytes = 64\n")
-        defer { Task { await rig.stop() } }
         let unknown = try await rig.customer.request(inputs: [["hi", "text"]], params: [["model", "no-such-model"]], provider: rig.provider)
         let error = try #require(await rig.customer.awaitStatus("error", for: unknown))
         #expect((error["extra"] as? String ?? "").contains("no-such-model"))
@@ -229,7 +232,6 @@ struct ProviderTests {
         var behavior = MockLLMServer.Behavior()
         behavior.perTokenDelay = .milliseconds(400)
         let rig = try await ProviderRig.start(provider: "max_concurrent_jobs = 1\nmax_queue = 1\n", behavior: behavior)
-        defer { Task { await rig.stop() } }
         let first = try await rig.customer.request(inputs: [["one", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("processing", for: first) != nil)
         let second = try await rig.customer.request(inputs: [["two", "text"]], provider: rig.provider)
@@ -262,7 +264,6 @@ struct ProviderTests {
         var behavior = MockLLMServer.Behavior()
         behavior.perTokenDelay = .milliseconds(350)
         let rig = try await ProviderRig.start(behavior: behavior)
-        defer { Task { await rig.stop() } }
         let prompt = "stream me some words please"
         let id = try await rig.customer.request(inputs: [[prompt, "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("success", for: id, timeout: .seconds(30)) != nil)
@@ -279,7 +280,6 @@ struct ProviderTests {
         behavior.perTokenDelay = .milliseconds(500)
         behavior.tokenCount = 20
         let rig = try await ProviderRig.start(provider: "max_concurrent_jobs = 1\n", behavior: behavior)
-        defer { Task { await rig.stop() } }
         let running = try await rig.customer.request(inputs: [["long job", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("processing", for: running) != nil)
         let queued = try await rig.customer.request(inputs: [["queued job", "text"]], provider: rig.provider)
@@ -305,7 +305,6 @@ struct ProviderTests {
         var behavior = MockLLMServer.Behavior()
         behavior.perTokenDelay = .milliseconds(500)
         let rig = try await ProviderRig.start(behavior: behavior)
-        defer { Task { await rig.stop() } }
         let id = try await rig.customer.request(inputs: [["survive a crash", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("processing", for: id) != nil)
         let pid = try #require(rig.node.pid)
@@ -325,7 +324,6 @@ struct ProviderTests {
     @Test("a job whose result reached the relays before a crash is closed with that result, not run again")
     func recoveryFindsResult() async throws {
         let rig = try await ProviderRig.start()
-        defer { Task { await rig.stop() } }
         let id = try await rig.customer.request(inputs: [["answered once", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("success", for: id) != nil)
         try await rig.node.mustCleanShutdown()
@@ -344,7 +342,6 @@ struct ProviderTests {
     @Test("NIP-89 handler information with a stable d tag and a k tag per kind, and a heartbeat that expires")
     func announcement() async throws {
         let rig = try await ProviderRig.start(provider: "kinds = [5050, 5002]\nname = \"test pylon\"\nabout = \"local models\"\n")
-        defer { Task { await rig.stop() } }
         let found = LockedBox<[String: String]?>(nil)
         _ = await awaitCondition(timeout: .seconds(15), interval: .milliseconds(300)) {
             let events = (try? await RelayQuery.events(rig.relay.url, filter: ["kinds": [31990], "authors": [rig.provider]])) ?? []
@@ -380,7 +377,6 @@ struct ProviderTests {
         let elsewhere = try await RelayProcess.start(.nostrRelay)
         defer { elsewhere.stop() }
         let rig = try await ProviderRig.start(provider: "kinds = [5050, 5002]\n")
-        defer { Task { await rig.stop() } }
         let translate = try await rig.customer.request(kind: 5002, inputs: [["hello there", "text"]], params: [["language", "es"]], provider: rig.provider)
         let result = try #require(await rig.customer.awaitResult(for: translate))
         #expect(result["kind"] as? Int == 6002)
@@ -417,7 +413,6 @@ struct ProviderTests {
         var behavior = MockLLMServer.Behavior()
         behavior.tokenCount = 20_000
         let rig = try await ProviderRig.start(provider: "rate_limit_per_minute = 2\n", behavior: behavior)
-        defer { Task { await rig.stop() } }
         let long = try await rig.customer.request(inputs: [["a rather long word list to repeat many many times", "text"]], provider: rig.provider)
         let error = try #require(await rig.customer.awaitStatus("error", for: long))
         #expect((error["extra"] as? String ?? "").contains("bytes"))
@@ -434,7 +429,6 @@ struct ProviderTests {
         var behavior = MockLLMServer.Behavior()
         behavior.perTokenDelay = .milliseconds(600)
         let rig = try await ProviderRig.start(provider: "job_timeout_secs = 1\n", behavior: behavior)
-        defer { Task { await rig.stop() } }
         let id = try await rig.customer.request(inputs: [["too slow", "text"]], provider: rig.provider)
         let error = try #require(await rig.customer.awaitStatus("error", for: id))
         #expect((error["extra"] as? String ?? "").contains("1 s"))
@@ -449,7 +443,6 @@ struct ProviderTests {
         var behavior = MockLLMServer.Behavior()
         behavior.perTokenDelay = .milliseconds(300)
         let rig = try await ProviderRig.start(provider: "max_concurrent_jobs = 1\n", behavior: behavior)
-        defer { Task { await rig.stop() } }
         let running = try await rig.customer.request(inputs: [["finish me", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("processing", for: running) != nil)
         let queued = try await rig.customer.request(inputs: [["i wait", "text"]], provider: rig.provider)

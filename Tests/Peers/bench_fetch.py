@@ -21,7 +21,7 @@ async def main():
     for _ in range(rounds):
         start = time.perf_counter()
         events = await client.fetch_events(
-            ReqTarget.auto([Filter().author(PublicKey.parse(author)).limit(count)]), timedelta(seconds=120))
+            ReqTarget.auto([Filter().author(PublicKey.parse(author)).limit(count)]), timedelta(seconds=120), max_events=count + 1)
         n = len(events.to_vec()) if hasattr(events, "to_vec") else len(events)
         rates.append(n / (time.perf_counter() - start))
         print(f"  round: {n} events, {rates[-1]:.0f} events/s", flush=True)
