@@ -184,10 +184,7 @@ final class RelayConnection: Sendable {
                             _ = await information.wait(timeout: self.core.configuration.informationTimeout)
                             try await self.writeLoop(outbound)
                         }
-                        for try await message in inbound.messages(maxSize: self.core.configuration.maxMessageSize) {
-                            guard case .text(let text) = message else { continue }
-                            self.handle(text)
-                        }
+                        try await self.readLoop(inbound)
                         connection.cancelAll()
                     }
                 }
@@ -329,15 +326,55 @@ final class RelayConnection: Sendable {
 
     // MARK: Reading
 
-    private func handle(_ text: String) {
-        let message: RelayMessage
+    /// How many events may be verified at once, ahead of delivery.
+    static let verificationWindow = 16
+
+    /// Reads the relay's messages in order. Signature checks, the costly part, run as child tasks
+    /// (up to ``verificationWindow`` at once, on the other cores) while the loop parses what
+    /// follows; a ``DeliverySequencer`` still delivers events in arrival order, and any other
+    /// message (EOSE, OK, CLOSED…) waits until every event before it is delivered.
+    private func readLoop(_ inbound: WebSocketInboundStream) async throws {
+        let sequencer = DeliverySequencer(core: core, relay: url)
+        try await withThrowingTaskGroup(of: Void.self) { verifications in
+            var inFlight = 0
+            var nextSequence = 0
+            for try await frame in inbound.messages(maxSize: core.configuration.maxMessageSize) {
+                guard case .text(let text) = frame, let message = parse(text) else { continue }
+                if case .event(let subscriptionID, let event) = message {
+                    metrics.received.increment()
+                    guard let record = core.precheck(event, subscription: subscriptionID, from: url) else { continue }
+                    let sequence = nextSequence
+                    nextSequence += 1
+                    inFlight += 1
+                    verifications.addTask { sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event)) }
+                    if inFlight >= Self.verificationWindow {
+                        try await verifications.next()
+                        inFlight -= 1
+                    }
+                } else {
+                    while inFlight > 0 {
+                        try await verifications.next()
+                        inFlight -= 1
+                    }
+                    handle(message)
+                }
+            }
+            try await verifications.waitForAll()
+        }
+    }
+
+    private func parse(_ text: String) -> RelayMessage? {
         do {
-            message = try RelayMessage(json: text)
+            return try RelayMessage(json: text)
         } catch {
             core.reject(.unparseable)
             logger.debug("unparseable relay message", metadata: ["relay.error": "\(error)"])
-            return
+            return nil
         }
+    }
+
+    /// Every message but EVENT (which the read loop verifies and delivers).
+    private func handle(_ message: RelayMessage) {
         switch message {
         case .event(let subscriptionID, let event):
             metrics.received.increment()
@@ -470,4 +507,39 @@ public struct RelayStateChange: Sendable {
     public let url: RelayURL
     public let state: RelayState
     public let error: String?
+}
+
+/// Delivers events verified out of order (by the read loop's child tasks) in the order the relay
+/// sent them: each finished check is parked until every earlier one has been delivered.
+final class DeliverySequencer: Sendable {
+    private struct Parked {
+        let event: Event
+        let record: SubscriptionRecord
+        let rejection: InboundRejection?
+    }
+
+    private struct State {
+        var next = 0
+        var parked: [Int: Parked] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let core: PoolCore
+    private let relay: RelayURL
+
+    init(core: PoolCore, relay: RelayURL) {
+        self.core = core
+        self.relay = relay
+    }
+
+    func finish(_ sequence: Int, _ event: Event, record: SubscriptionRecord, rejection: InboundRejection?) {
+        state.withLock { state in
+            state.parked[sequence] = Parked(event: event, record: record, rejection: rejection)
+            // Delivering under the lock keeps the order; delivery only yields to a stream.
+            while let ready = state.parked.removeValue(forKey: state.next) {
+                core.commit(ready.event, rejection: ready.rejection, record: ready.record, from: relay)
+                state.next += 1
+            }
+        }
+    }
 }

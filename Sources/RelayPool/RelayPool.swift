@@ -275,28 +275,52 @@ final class PoolCore: Sendable {
     /// Checks and delivers an inbound event: known subscription, not yet delivered, matching its
     /// filters, valid id, valid signature. Runs on the connection's task.
     func deliver(_ event: Event, subscription id: SubscriptionID, from relay: RelayURL) {
+        guard let record = precheck(event, subscription: id, from: relay) else { return }
+        commit(event, rejection: Self.verify(event), record: record, from: relay)
+    }
+
+    /// The checks that need no signature: a known subscription, not delivered yet, matching its
+    /// filters. Returns the subscription, or nil after counting the rejection.
+    func precheck(_ event: Event, subscription id: SubscriptionID, from relay: RelayURL) -> SubscriptionRecord? {
         guard let record = subscription(id) else {
             reject(.unknownSubscription)
-            return
+            return nil
         }
         if record.alreadyDelivered(event.id) {
             reject(.duplicate)
-            return
+            return nil
         }
         guard Filter.anyMatches(record.filters, event) else {
             reject(.filterMismatch)
             logger.debug("relay sent an event that does not match the subscription", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
-            return
+            return nil
         }
-        guard event.hasValidID else {
+        return record
+    }
+
+    /// The id and signature check (what a read loop may run on another core).
+    static func verify(_ event: Event) -> InboundRejection? {
+        guard event.hasValidID else { return .invalidID }
+        guard event.hasValidSignature else { return .invalidSignature }
+        return nil
+    }
+
+    /// Delivers a checked event once, or counts why not.
+    func commit(_ event: Event, rejection: InboundRejection?, record: SubscriptionRecord, from relay: RelayURL) {
+        switch rejection {
+        case .invalidID?:
             reject(.invalidID)
             logger.notice("dropped an event whose id does not match its content", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
             return
-        }
-        guard event.hasValidSignature else {
+        case .invalidSignature?:
             reject(.invalidSignature)
             logger.notice("dropped an event with an invalid signature", metadata: ["relay.url": "\(relay)", "event.id": "\(event.id)"])
             return
+        case let other?:
+            reject(other)
+            return
+        case nil:
+            break
         }
         guard record.markDelivered(event, from: relay) else {
             reject(.duplicate)
