@@ -61,14 +61,9 @@ public struct JobRequest: Sendable {
     public var id: EventID { event.id }
     public var customer: PublicKey { event.pubkey }
 
-    /// The first value of a param. `top_k` and `top-k` (and `top_p`/`top-p`) are one name.
-    public func param(_ key: String) -> String? {
-        let wanted = Self.canonical(key)
-        return params.first { Self.canonical($0.key) == wanted }?.values.first
-    }
-
-    /// Lower case with `-` as `_`, in one pass over the bytes (this runs for every param of
-    /// every request; Foundation's string replacement costs more than the rest of admission).
+    /// A param name as compared: `top_k` and `top-k` (and `top_p`/`top-p`) are one name. Lower
+    /// case with `-` as `_`, in one pass over the bytes (this runs for every param of every
+    /// request; Foundation's string replacement costs more than the rest of admission).
     static func canonical(_ key: String) -> String {
         guard key.utf8.contains(where: { $0 == UInt8(ascii: "-") || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else {
             return key

@@ -376,9 +376,8 @@ final class RelayConnection: Sendable {
     /// Every message but EVENT (which the read loop verifies and delivers).
     private func handle(_ message: RelayMessage) {
         switch message {
-        case .event(let subscriptionID, let event):
-            metrics.received.increment()
-            core.deliver(event, subscription: subscriptionID, from: url)
+        case .event:
+            break  // the read loop checks and delivers events
         case .ok(let id, let accepted, let text):
             handleOK(id: id, accepted: accepted, message: text)
         case .eose(let subscriptionID):

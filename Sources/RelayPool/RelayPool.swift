@@ -274,11 +274,6 @@ final class PoolCore: Sendable {
 
     /// Checks and delivers an inbound event: known subscription, not yet delivered, matching its
     /// filters, valid id, valid signature. Runs on the connection's task.
-    func deliver(_ event: Event, subscription id: SubscriptionID, from relay: RelayURL) {
-        guard let record = precheck(event, subscription: id, from: relay) else { return }
-        commit(event, rejection: Self.verify(event), record: record, from: relay)
-    }
-
     /// The checks that need no signature: a known subscription, not delivered yet, matching its
     /// filters. Returns the subscription, or nil after counting the rejection.
     func precheck(_ event: Event, subscription id: SubscriptionID, from relay: RelayURL) -> SubscriptionRecord? {

@@ -66,11 +66,8 @@ final class ProviderRig: Sendable {
     }
 
     func metric(_ name: String) throws -> Double? {
-        let body = try node.http("/metrics").body
-        for line in body.split(separator: "\n") where line.hasPrefix(name + " ") || line.hasPrefix(name + "{") && line.contains(name) {
-            if line.hasPrefix(name) { return Double(line.split(separator: " ").last ?? "") }
-        }
-        return nil
+        let line = try node.http("/metrics").body.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
 
     func metric(_ name: String, label: String) throws -> Double? {
