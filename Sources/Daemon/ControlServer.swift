@@ -165,10 +165,17 @@ public final class ControlServer: Service, Sendable {
             logger.info("control socket closed", metadata: ["control.socket": "\(socketPath)"])
         }
         try await withThrowingDiscardingTaskGroup { group in
-            try await listener.executeThenClose { connections in
-                for try await connection in connections.cancelOnGracefulShutdown() {
-                    group.addTask { await self.serve(connection) }
+            // A graceful shutdown closes the listening socket, which ends the connection sequence
+            // after it has handed out every connection already accepted: each one must be served
+            // (or closed) by `executeThenClose`, never dropped, or NIO traps.
+            try await withGracefulShutdownHandler {
+                try await listener.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask { await self.serve(connection) }
+                    }
                 }
+            } onGracefulShutdown: {
+                listener.channel.close(promise: nil)
             }
             // Not accepting any more: end the open connections (their in-flight work is cancelled).
             group.cancelAll()
