@@ -2,7 +2,7 @@ public import AsyncHTTPClient
 public import Logging
 public import Metrics
 public import ServiceLifecycle
-import NIOCore
+public import NIOCore
 
 /// The backends pylon knows, their state and models, and where a request goes.
 ///
@@ -63,12 +63,14 @@ public actor BackendRegistry: Service {
     ///   - environment: Where API keys are read; nil reads the process environment.
     ///   - httpClient: A client to share; nil makes one (with the configured connect timeout and no
     ///     connection retries, so a refused connection fails at once) that the registry shuts down.
+    ///   - eventLoopGroup: where the client made here connects (AsyncHTTPClient's shared group by default).
     public init(
         configuration: Configuration,
         logger: Logger = Logger(label: "pylon.backends"),
         metricsFactory: (any MetricsFactory)? = nil,
         environment: [String: String]? = nil,
-        httpClient: HTTPClient? = nil
+        httpClient: HTTPClient? = nil,
+        eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -79,7 +81,7 @@ public actor BackendRegistry: Service {
             self.ownsClient = false
         } else {
             self.client = HTTPClient(
-                eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                eventLoopGroup: eventLoopGroup ?? HTTPClient.defaultEventLoopGroup,
                 configuration: Self.httpClientConfiguration(configuration.timeouts)
             )
             self.ownsClient = true

@@ -3,6 +3,7 @@ public import ControlProtocol
 public import Foundation
 public import Logging
 import Metrics
+import NIOPosix
 import NostrCore
 import Prometheus
 import Provider
@@ -44,6 +45,8 @@ public final class PylonDaemon: Sendable {
     /// Provider mode's service; nil in host mode.
     let provider: ProviderService?
     let store: PylonStore
+    /// The event loop the daemon's tasks run on (see `EventLoopTaskExecutor`).
+    let executor: EventLoopTaskExecutor
     let control: ControlServer
     let reloader: ConfigReloader
     let logSettings: LogSettings
@@ -108,8 +111,12 @@ public final class PylonDaemon: Sendable {
         if let address = configuration.http.listenAddress {
             try ObservabilityHTTP.checkAvailable(host: address.host, port: address.port)
         }
-        let relayPool = RelayPool(configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"))
-        let backends = BackendRegistry(configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"))
+        // One event loop carries the relay connections, the backend client and the daemon's tasks.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let relayPool = RelayPool(
+            configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"), eventLoopGroup: loop)
+        let backends = BackendRegistry(
+            configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"), eventLoopGroup: loop)
         let provider = options.mode.includesProvider
             ? ProviderService(
                 configuration: configuration.providerConfiguration, keypair: identity.keypair, pool: relayPool, backends: backends,
@@ -128,7 +135,7 @@ public final class PylonDaemon: Sendable {
 
         let daemon = PylonDaemon(
             options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
-            provider: provider, store: store,
+            provider: provider, store: store, executor: EventLoopTaskExecutor(loop),
             control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
             registry: registry)
         handler.attach(daemon)
@@ -143,7 +150,7 @@ public final class PylonDaemon: Sendable {
 
     private init(
         options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
-        backends: BackendRegistry, provider: ProviderService?, store: PylonStore, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
+        backends: BackendRegistry, provider: ProviderService?, store: PylonStore, executor: EventLoopTaskExecutor, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
         httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
     ) {
         self.options = options
@@ -154,6 +161,7 @@ public final class PylonDaemon: Sendable {
         self.backends = backends
         self.provider = provider
         self.store = store
+        self.executor = executor
         self.control = control
         self.reloader = reloader
         self.logSettings = logSettings
@@ -209,7 +217,7 @@ public final class PylonDaemon: Sendable {
                 "pylon.pid": "\(getpid())",
             ])
         do {
-            try await group.run()
+            try await withTaskExecutorPreference(executor) { try await group.run() }
         } catch {
             logger.error("a service failed", metadata: ["error": "\(error)"])
             runtime.release()

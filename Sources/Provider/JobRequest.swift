@@ -211,14 +211,14 @@ public struct JobRequest: Sendable {
         func param(_ key: String) -> String? { first[key] }
         func number(_ key: String, _ range: ClosedRange<Double>) throws(JobRequestError) -> Double? {
             guard let text = param(key) else { return nil }
-            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, range.contains(value) else {
                 throw JobRequestError("invalid_request", "param \(key) must be a number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
             }
             return value
         }
         func integer(_ key: String, _ range: ClosedRange<Int>) throws(JobRequestError) -> Int? {
             guard let text = param(key) else { return nil }
-            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+            guard let value = Int(text.trimmingSpaces), range.contains(value) else {
                 throw JobRequestError("invalid_request", "param \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
             }
             return value
@@ -251,4 +251,13 @@ public struct JobParameters: Sendable, Equatable {
     public var length: String?
 
     public init() {}
+}
+
+extension String {
+    /// Without the spaces and tabs around it (a param value such as " 0.7").
+    fileprivate var trimmingSpaces: Substring {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !blank($0) }), let last = lastIndex(where: { !blank($0) }) else { return "" }
+        return self[first...last]
+    }
 }

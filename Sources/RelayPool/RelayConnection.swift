@@ -2,6 +2,7 @@ public import Foundation
 import CoreMetrics
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import NostrCore
 import Synchronization
@@ -175,7 +176,10 @@ final class RelayConnection: Sendable {
                 }
             }
             group.addTask {
-                let close = try await WebSocketClient.connect(url: self.url.string, configuration: configuration, logger: wsLogger) {
+                let close = try await WebSocketClient.connect(
+                    url: self.url.string, configuration: configuration,
+                    eventLoopGroup: self.core.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton, logger: wsLogger
+                ) {
                     inbound, outbound, _ in
                     self.didConnect(outbound)
                     defer { self.didDisconnect() }
@@ -346,7 +350,8 @@ final class RelayConnection: Sendable {
                     let sequence = nextSequence
                     nextSequence += 1
                     inFlight += 1
-                    verifications.addTask { sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event)) }
+                    // Verification is the CPU-heavy part: on the shared pool, beside the reader.
+                    verifications.addTask(executorPreference: globalConcurrentExecutor) { sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event)) }
                     if inFlight >= Self.verificationWindow {
                         try await verifications.next()
                         inFlight -= 1

@@ -1,6 +1,7 @@
 import Foundation
 import CoreMetrics
 public import Logging
+public import NIOCore
 public import NostrCore
 public import ServiceLifecycle
 import Synchronization
@@ -49,8 +50,13 @@ public final class RelayPool: Service, Sendable {
 
     /// - Parameters:
     ///   - keypair: signs NIP-42 authentication; nil means the pool cannot authenticate.
-    public init(configuration: Configuration, keypair: Keypair?, logger: Logger = Logger(label: "pylon.relay")) {
-        core = PoolCore(configuration: configuration, keypair: keypair, logger: logger)
+    ///   - eventLoopGroup: where the connections live (NIO's shared group by default). The daemon
+    ///     passes the event loop its tasks prefer, so a frame read resumes its reader in place.
+    public init(
+        configuration: Configuration, keypair: Keypair?, logger: Logger = Logger(label: "pylon.relay"),
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) {
+        core = PoolCore(configuration: configuration, keypair: keypair, logger: logger, eventLoopGroup: eventLoopGroup)
         (commands, commandContinuation) = AsyncStream.makeStream()
         for url in configuration.relays { _ = connection(for: url, configured: true) }
     }
@@ -224,6 +230,7 @@ final class PoolCore: Sendable {
     let configuration: RelayPool.Configuration
     let keypair: Keypair?
     let logger: Logger
+    let eventLoopGroup: (any EventLoopGroup)?
     let stateChanges: AsyncStream<RelayStateChange>
     private let stateContinuation: AsyncStream<RelayStateChange>.Continuation
 
@@ -243,10 +250,11 @@ final class PoolCore: Sendable {
         counts.withLock { $0.rejected[reason, default: 0] += 1 }
     }
 
-    init(configuration: RelayPool.Configuration, keypair: Keypair?, logger: Logger) {
+    init(configuration: RelayPool.Configuration, keypair: Keypair?, logger: Logger, eventLoopGroup: (any EventLoopGroup)?) {
         self.configuration = configuration
         self.keypair = keypair
         self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
         state = Mutex(State(relays: configuration.relays))
         (stateChanges, stateContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1000))
     }
