@@ -57,7 +57,7 @@ public struct OllamaBackend: InferenceBackend {
         http.headers.add(name: "content-type", value: "application/json")
         http.headers.add(name: "accept", value: "application/x-ndjson")
         http.headers.add(name: "user-agent", value: "pylon")
-        http.body = .bytes(try OllamaWire.ChatRequest(request, model: model).encoded())
+        http.body = .bytes(OllamaWire.ChatRequest(request, model: model).encoded())
         let transport = self.transport
         return try await transport.stream(
             http,
@@ -79,34 +79,23 @@ enum OllamaWire {
     }
 
     /// `POST /api/chat`. Sampling parameters go in `options` under Ollama's names.
-    struct ChatRequest: Encodable {
-        struct Options: Encodable, Equatable {
+    struct ChatRequest {
+        struct Options: Equatable {
             var temperature: Double?
             var topP: Double?
             var topK: Int?
             var numPredict: Int?
             var stop: [String]?
             var frequencyPenalty: Double?
-
-            enum CodingKeys: String, CodingKey {
-                case temperature
-                case topP = "top_p"
-                case topK = "top_k"
-                case numPredict = "num_predict"
-                case stop
-                case frequencyPenalty = "frequency_penalty"
-            }
         }
 
         let model: String
         let messages: [ChatMessage]
-        let stream: Bool
         let options: Options?
 
         init(_ request: InferenceRequest, model: String) {
             self.model = model
             self.messages = request.messages
-            self.stream = true
             let options = Options(
                 temperature: request.temperature,
                 topP: request.topP,
@@ -118,11 +107,21 @@ enum OllamaWire {
             self.options = options == Options() ? nil : options
         }
 
-        func encoded() throws(BackendError) -> ByteBuffer {
-            do {
-                return try JSONEncoder().encodeAsByteBuffer(self, allocator: ByteBufferAllocator())
-            } catch {
-                throw BackendError(.badResponse, "Could not encode the request for Ollama.", backend: BackendName.ollama, cause: error)
+        func encoded() -> ByteBuffer {
+            JSONBody.object(capacity: 256 + messages.reduce(0) { $0 + $1.content.utf8.count }) { body in
+                body.member("model", model)
+                body.member("messages", messages: messages)
+                body.member("stream", true)
+                if let options {
+                    body.member("options") { fields in
+                        fields.member("temperature", options.temperature)
+                        fields.member("top_p", options.topP)
+                        fields.member("top_k", options.topK)
+                        fields.member("num_predict", options.numPredict)
+                        fields.member("stop", strings: options.stop)
+                        fields.member("frequency_penalty", options.frequencyPenalty)
+                    }
+                }
             }
         }
     }

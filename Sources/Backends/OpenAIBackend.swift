@@ -102,7 +102,7 @@ public struct OpenAIBackend: InferenceBackend {
         http.headers.add(name: "content-type", value: "application/json")
         http.headers.add(name: "accept", value: "text/event-stream")
         http.headers.add(name: "user-agent", value: "pylon")
-        http.body = .bytes(try OpenAIWire.ChatRequest(request, includeTopK: flavor == .llamacpp).encoded(backend: name))
+        http.body = .bytes(OpenAIWire.ChatRequest(request, includeTopK: flavor == .llamacpp).encoded())
         let transport = self.transport
         let apiKeyEnv = self.apiKeyEnv
         return try await transport.stream(
@@ -141,16 +141,10 @@ enum OpenAIWire {
         let data: [Model]
     }
 
-    struct ChatRequest: Encodable {
-        struct StreamOptions: Encodable {
-            let includeUsage: Bool
-            enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
-        }
-
+    /// `POST /v1/chat/completions`, streamed, with the usage in the last chunk.
+    struct ChatRequest {
         let model: String?
         let messages: [ChatMessage]
-        let stream: Bool
-        let streamOptions: StreamOptions?
         let maxTokens: Int?
         let temperature: Double?
         let topP: Double?
@@ -158,20 +152,9 @@ enum OpenAIWire {
         let frequencyPenalty: Double?
         let stop: [String]?
 
-        enum CodingKeys: String, CodingKey {
-            case model, messages, stream, temperature, stop
-            case streamOptions = "stream_options"
-            case maxTokens = "max_tokens"
-            case topP = "top_p"
-            case topK = "top_k"
-            case frequencyPenalty = "frequency_penalty"
-        }
-
         init(_ request: InferenceRequest, includeTopK: Bool) {
             self.model = request.model.flatMap { $0.isEmpty ? nil : $0 }
             self.messages = request.messages
-            self.stream = true
-            self.streamOptions = StreamOptions(includeUsage: true)
             self.maxTokens = request.maxTokens
             self.temperature = request.temperature
             self.topP = request.topP
@@ -180,11 +163,18 @@ enum OpenAIWire {
             self.stop = request.stop.isEmpty ? nil : request.stop
         }
 
-        func encoded(backend: String) throws(BackendError) -> ByteBuffer {
-            do {
-                return try JSONEncoder().encodeAsByteBuffer(self, allocator: ByteBufferAllocator())
-            } catch {
-                throw BackendError(.badResponse, "Could not encode the chat request.", backend: backend, cause: error)
+        func encoded() -> ByteBuffer {
+            JSONBody.object(capacity: 256 + messages.reduce(0) { $0 + $1.content.utf8.count }) { body in
+                body.member("model", model)
+                body.member("messages", messages: messages)
+                body.member("stream", true)
+                body.member("stream_options") { options in options.member("include_usage", true) }
+                body.member("max_tokens", maxTokens)
+                body.member("temperature", temperature)
+                body.member("top_p", topP)
+                body.member("top_k", topK)
+                body.member("frequency_penalty", frequencyPenalty)
+                body.member("stop", strings: stop)
             }
         }
     }
