@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Daemon benchmark (release build): `pylon start` to Pong, idle RSS after 30 s, Status round trip.
-#   scripts/bench-daemon.sh [STARTS] [IDLE_SECONDS]
+#   scripts/bench-daemon.sh [--no-build] [STARTS] [IDLE_SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-peers.sh
 SCRATCH="${PYLON_RELEASE_SCRATCH:-.build-release}"
-swift build -c release --scratch-path "$SCRATCH" --product pylon >&2
+[ "${1:-}" = --no-build ] && shift || swift build -c release --scratch-path "$SCRATCH" --product pylon >&2
 BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
 PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 .venv/bin/python Tests/Peers/rust_relay.py --port "$PORT" < /dev/null > /tmp/pylon-bench-daemon-relay.log 2>&1 &
