@@ -10,7 +10,8 @@
 # (so a reader sees which part is the bottleneck on 2 cores), and the provider's RSS, idle before
 # the round and its peak so far (VmHWM). Providers run one after the other, never side by side.
 #
-#   scripts/bench-provider.sh [--jobs N] [--customers K] [--only pylon|dvm] [--no-build] [--no-quickack]
+#   scripts/bench-provider.sh [--jobs N] [--customers K] [--concurrency "1 4 16"] [--only pylon|dvm]
+#                             [--no-build] [--no-quickack]
 #
 # Delayed ACKs: rust-nostr's relay writes without TCP_NODELAY, so an answer that reaches it less
 # than ~40 ms after it sent the customer the OK for its request waits (Nagle) for the customer's
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
         --customers) CUSTOMERS="${2:?--customers needs a number}"; shift 2 ;;
+        --concurrency) CONCURRENCY="${2:?--concurrency needs numbers, e.g. \"1 4 16\"}"; shift 2 ;;
         --only) ONLY="${2:?--only needs pylon or dvm}"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-quickack) QUICKACK=0; shift ;;
@@ -43,7 +45,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$ONLY" in ""|pylon|dvm) ;; *) echo "bench-provider.sh: --only takes pylon or dvm" >&2; exit 2 ;; esac
-[[ "$JOBS" =~ ^[1-9][0-9]*$ && "$CUSTOMERS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-provider.sh: --jobs and --customers take positive numbers" >&2; exit 2; }
+[[ "$JOBS" =~ ^[1-9][0-9]*$ && "$CUSTOMERS" =~ ^[1-9][0-9]*$ && "$CONCURRENCY" =~ ^[1-9][0-9]*( [1-9][0-9]*)*$ ]] \
+    || { echo "bench-provider.sh: --jobs, --customers and --concurrency take positive numbers" >&2; exit 2; }
 RUN_PYLON=1; RUN_DVM=1
 [ "$ONLY" = dvm ] && RUN_PYLON=0
 [ "$ONLY" = pylon ] && RUN_DVM=0
@@ -118,7 +121,7 @@ fi
 
 # One relay, one mock LLM, shared by both providers.
 RELAY_PORT=$(free_port)
-$PY Tests/Peers/rust_relay.py --port "$RELAY_PORT" --notes-per-minute 100000000 --max-reqs 100000 \
+$PY Tests/Peers/rust_relay.py --port "$RELAY_PORT" --notes-per-minute 100000000 --max-reqs 100000 ${RELAY_LOG:+--log "$RELAY_LOG"} \
     < /dev/null > "$TMP/relay.out" 2> "$TMP/relay.log" &
 RELAY_PID=$!; PIDS+=("$RELAY_PID")
 RELAY_URL=$(first_line "$TMP/relay.out" "$RELAY_PID" 30) || die "the relay did not start" "$TMP/relay.log"
@@ -246,7 +249,7 @@ $PY - "$RESULTS" <<'PYEOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 by = {(r[0], r[1]): r for r in rows}
-pairs = [(c, by[("pylon", c)], by[("nostr-dvm", c)]) for c in ("1", "4", "16")
+pairs = [(c, by[("pylon", c)], by[("nostr-dvm", c)]) for c in sorted({r[1] for r in rows}, key=int)
          if ("pylon", c) in by and ("nostr-dvm", c) in by]
 if pairs:
     print("== pylon against nostr-dvm (SPEC §11: CPU per job <= 1/10; p50 < 10 ms sequential; jobs/s at 16 as many as the relay and customers allow)")

@@ -18,8 +18,10 @@ public final class RelayPool: Service, Sendable {
         public var pingInterval: Duration = .seconds(20)
         public var initialBackoff: Duration = .seconds(1)
         public var maximumBackoff: Duration = .seconds(60)
-        /// A connection that stayed up this long resets the backoff.
-        public var stableAfter: Duration = .seconds(60)
+        /// A connection that stayed up this long resets the backoff. Relays drop busy connections
+        /// when a message budget runs out (rust-nostr's after ~18 s of a provider's full load), so
+        /// this is short: such a relay gets one reconnect per drop, not ever longer outages.
+        public var stableAfter: Duration = .seconds(15)
         public var informationTimeout: Duration = .seconds(3)
         public var publishTimeout: Duration = .seconds(10)
         /// How long an event keeps trying to reach a relay that is down.

@@ -3,7 +3,10 @@
 Prints the relay URL on the first line of stdout once it accepts connections, then runs until
 stdin closes or SIGTERM/SIGINT arrives.
 
-  rust_relay.py --port N [--nip42 read|write|both] [--notes-per-minute N] [--max-reqs N]
+  rust_relay.py --port N [--nip42 read|write|both] [--notes-per-minute N] [--max-reqs N] [--log warn|info|debug]
+
+--log turns on the relay's own log (rust tracing, on stdout after the URL line), e.g. to see why it
+dropped a connection.
 """
 import argparse
 import asyncio
@@ -11,7 +14,7 @@ import os
 import signal
 import sys
 
-from nostr_sdk import LocalRelayBuilder, LocalRelayBuilderNip42, LocalRelayBuilderNip42Mode, RateLimit
+from nostr_sdk import LocalRelayBuilder, LocalRelayBuilderNip42, LocalRelayBuilderNip42Mode, LogLevel, RateLimit, init_logger
 
 
 async def main():
@@ -23,6 +26,7 @@ async def main():
     parser.add_argument("--notes-per-minute", type=int, default=1_000_000)
     parser.add_argument("--max-reqs", type=int, default=10_000)
     parser.add_argument("--max-filter-limit", type=int)
+    parser.add_argument("--log", choices=["warn", "info", "debug"])
     args = parser.parse_args()
 
     builder = LocalRelayBuilder().addr("127.0.0.1").port(args.port)
@@ -36,6 +40,8 @@ async def main():
     relay = builder.build()
     await relay.run()
     print(str(await relay.url()), flush=True)
+    if args.log:
+        init_logger({"warn": LogLevel.WARN, "info": LogLevel.INFO, "debug": LogLevel.DEBUG}[args.log])
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
