@@ -51,16 +51,6 @@ wait_until() {
         sleep 0.2
     done
 }
-# stop_pid PID: SIGTERM, SIGKILL after 5 s.
-stop_pid() {
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 # -- 1. the peers and pylon ------------------------------------------------------------------------
 step "installing the peers (libsecp256k1-dev, .venv with nostr-relay and nostr-sdk)"

@@ -10,6 +10,7 @@
 #   llm_start LOG      # the server on a free 127.0.0.1 port, its output in LOG, waits until it
 #                      # answers /v1/models; sets LLM_URL, LLM_FLAVOR (openai|llamacpp), LLM_PID
 #   llm_stop           # SIGTERM (SIGKILL after 5 s); safe to call twice or before llm_start
+#   stop_pid PID       # the same for any process the caller started
 #
 # Both functions print what went wrong on stderr and return non-zero; progress goes to stderr.
 
@@ -95,15 +96,20 @@ llm_start() {
     done
 }
 
+# stop_pid PID: SIGTERM, SIGKILL after 5 s.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
 llm_stop() {
     local pid=$LLM_PID
     LLM_PID=""
     [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$pid"
 }

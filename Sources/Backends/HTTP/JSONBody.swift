@@ -75,21 +75,21 @@ struct JSONBody {
     // MARK: Writing
 
     private mutating func openObject(_ members: (inout JSONBody) -> Void) {
-        buffer.writeInteger(UInt8(ascii: "{"))
-        let outer = first
-        first = true
-        members(&self)
-        first = outer
-        buffer.writeInteger(UInt8(ascii: "}"))
+        nested(UInt8(ascii: "{"), UInt8(ascii: "}"), members)
     }
 
     private mutating func openArray(_ elements: (inout JSONBody) -> Void) {
-        buffer.writeInteger(UInt8(ascii: "["))
+        nested(UInt8(ascii: "["), UInt8(ascii: "]"), elements)
+    }
+
+    /// An object or array between `open` and `close`, with its own first-member state.
+    private mutating func nested(_ open: UInt8, _ close: UInt8, _ body: (inout JSONBody) -> Void) {
+        buffer.writeInteger(open)
         let outer = first
         first = true
-        elements(&self)
+        body(&self)
         first = outer
-        buffer.writeInteger(UInt8(ascii: "]"))
+        buffer.writeInteger(close)
     }
 
     private mutating func element() {
