@@ -12,8 +12,36 @@ public enum TestPaths {
     }
 
     /// `../shared/vectors` next to the package: data from the public specifications, never edited.
+    /// A clone made elsewhere (CI clones into a temporary folder) finds them next to the local
+    /// repository it was cloned from; `PYLON_VECTORS` names the folder outright.
     public static var vectors: URL {
-        packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors", isDirectory: true)
+        let besideRoot = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/vectors", isDirectory: true)
+        var candidates: [URL] = []
+        if let folder = ProcessInfo.processInfo.environment["PYLON_VECTORS"], !folder.isEmpty {
+            candidates.append(URL(fileURLWithPath: folder, isDirectory: true))
+        }
+        candidates.append(besideRoot)
+        if let origin = localOrigin {
+            candidates.append(origin.deletingLastPathComponent().appendingPathComponent("shared/vectors", isDirectory: true))
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? besideRoot
+    }
+
+    /// The `origin` remote of the package's git clone when it is a folder on this machine.
+    private static var localOrigin: URL? {
+        let config = packageRoot.appendingPathComponent(".git/config")
+        guard let text = try? String(contentsOf: config, encoding: .utf8) else { return nil }
+        var inOrigin = false
+        for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.hasPrefix("[") {
+                inOrigin = line == "[remote \"origin\"]"
+            } else if inOrigin, line.hasPrefix("url") {
+                let value = line.drop { $0 != "=" }.dropFirst().trimmingCharacters(in: .whitespaces)
+                let path = value.hasPrefix("file://") ? String(value.dropFirst("file://".count)) : value
+                return path.hasPrefix("/") ? URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL : nil
+            }
+        }
+        return nil
     }
 
     /// The bytes of one vector file, e.g. `vector("nip44.vectors.json")`.
