@@ -57,10 +57,21 @@ let package = Package(
         ),
         // Control-socket messages, `StatusReport` and `ControlClient`: Foundation only.
         .target(name: "ControlProtocol", swiftSettings: swiftSettings),
+        // Waiting primitives shared by the modules below the daemon: a promise and a cancellable timer
+        // on an event loop.
+        .target(
+            name: "PylonAsync",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RelayPool",
             dependencies: [
                 "NostrCore",
+                "PylonAsync",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -78,6 +89,7 @@ let package = Package(
         .target(
             name: "Backends",
             dependencies: [
+                "PylonAsync",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -100,6 +112,7 @@ let package = Package(
             name: "Provider",
             dependencies: [
                 "NostrCore",
+                "PylonAsync",
                 "RelayPool",
                 "Backends",
                 "PylonStore",
@@ -123,6 +136,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "NostrCore",
+                "PylonAsync",
                 "ControlProtocol",
                 "RelayPool",
                 "Backends",
@@ -179,6 +193,11 @@ let package = Package(
                 // SHA-256 of vector files and long NIP-44 payloads.
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PylonAsyncTests",
+            dependencies: ["PylonAsync", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import ControlProtocol
 import Foundation
 import NostrCore
 import Provider
+import PylonAsync
 import PylonStore
 import RelayPool
 import Synchronization

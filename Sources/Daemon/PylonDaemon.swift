@@ -7,6 +7,7 @@ import NIOPosix
 import NostrCore
 import Prometheus
 import Provider
+import PylonAsync
 import PylonStore
 import RelayPool
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 public import Foundation
 public import NostrCore
+import PylonAsync
 import Synchronization
 
 /// One job in the scheduler, as `status --json` and `DumpState` show it.
@@ -60,7 +61,7 @@ public final class JobControl: Sendable {
     private struct State {
         var reason: String?
         var finished = false
-        var waiter: CheckedContinuation<String?, Never>?
+        var observer: (@Sendable (String) -> Void)?
     }
 
     private let state = Mutex(State())
@@ -69,38 +70,34 @@ public final class JobControl: Sendable {
 
     /// Asks the job to stop with a reason for people. The first reason wins.
     public func cancel(_ reason: String) {
-        let waiter = state.withLock { state -> CheckedContinuation<String?, Never>? in
+        let observer = state.withLock { state -> (@Sendable (String) -> Void)? in
             guard state.reason == nil, !state.finished else { return nil }
             state.reason = reason
-            defer { state.waiter = nil }
-            return state.waiter
+            defer { state.observer = nil }
+            return state.observer
         }
-        waiter?.resume(returning: reason)
+        observer?(reason)
     }
 
     public var cancellationReason: String? { state.withLock { $0.reason } }
 
-    /// Returns the reason once cancelled, or nil once the job finished first.
-    func waitForCancellation() async -> String? {
-        await withCheckedContinuation { continuation in
-            let immediate: String?? = state.withLock { state in
-                if let reason = state.reason { return .some(reason) }
-                if state.finished { return .some(nil) }
-                state.waiter = continuation
-                return .none
-            }
-            if let immediate { continuation.resume(returning: immediate) }
+    /// Calls `body` with the reason once the job is cancelled (at once if it was already), unless
+    /// the job finishes first.
+    func onCancel(_ body: @escaping @Sendable (String) -> Void) {
+        let reason = state.withLock { state -> String? in
+            if let reason = state.reason { return reason }
+            if !state.finished { state.observer = body }
+            return nil
         }
+        if let reason { body(reason) }
     }
 
-    /// The job ended: a pending ``waitForCancellation()`` returns nil.
+    /// The job ended: a later ``cancel(_:)`` changes nothing.
     func finish() {
-        let waiter = state.withLock { state -> CheckedContinuation<String?, Never>? in
+        state.withLock { state in
             state.finished = true
-            defer { state.waiter = nil }
-            return state.reason == nil ? state.waiter : nil
+            state.observer = nil
         }
-        waiter?.resume(returning: nil)
     }
 }
 
@@ -298,35 +295,31 @@ public final class JobScheduler: Sendable {
     }
 
     /// Runs `work` against the job's deadline and its cancellation: whichever comes first decides.
-    /// The work's task is cancelled when it loses.
+    /// The work's task is cancelled when it loses. The deadline is a ``LoopTimer`` and the
+    /// cancellation a callback, so a job costs one child task and no sleeping task.
     public static func race<Value: Sendable>(
         _ control: JobControl, timeout: Duration, _ work: @escaping @Sendable () async throws -> Value
     ) async -> RaceOutcome<Value> {
-        await withTaskGroup(of: RaceOutcome<Value>?.self) { group in
+        let first = Promise<RaceOutcome<Value>>()
+        let deadline = LoopTimer.after(timeout) { first.fulfill(.timedOut) }
+        control.onCancel { first.fulfill(.cancelled($0)) }
+        return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    return .value(try await work())
+                    first.fulfill(.value(try await work()))
                 } catch {
-                    return .failed(error)
+                    first.fulfill(.failed(error))
                 }
             }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    return .timedOut
-                } catch {
-                    return nil
-                }
-            }
-            group.addTask {
-                await control.waitForCancellation().map { .cancelled($0) }
-            }
-            var outcome: RaceOutcome<Value>?
-            while outcome == nil, let next = await group.next() {
-                if let next { outcome = next }
-            }
+            // nil when this task is cancelled (the daemon stops): the work then ends as it ends.
+            var outcome = await first.wait()
             control.finish()
+            deadline.cancel()
             group.cancelAll()
+            if outcome == nil {
+                await group.waitForAll()
+                outcome = first.current
+            }
             // A cancellation that lands while the work finishes still counts as cancelled.
             if case .value = outcome, let reason = control.cancellationReason { outcome = .cancelled(reason) }
             return outcome ?? .cancelled("stopped")

@@ -3,6 +3,7 @@ public import Backends
 import Foundation
 public import Logging
 public import NostrCore
+import PylonAsync
 public import PylonStore
 public import RelayPool
 public import ServiceLifecycle

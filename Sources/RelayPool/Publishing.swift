@@ -1,4 +1,5 @@
 public import NostrCore
+import PylonAsync
 import Synchronization
 
 /// How one relay answered one published event.

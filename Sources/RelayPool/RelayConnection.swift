@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOWebSocket
 import NostrCore
+import PylonAsync
 import Synchronization
 import WSClient
 

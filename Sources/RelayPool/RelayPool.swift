@@ -3,6 +3,7 @@ import CoreMetrics
 public import Logging
 public import NIOCore
 public import NostrCore
+import PylonAsync
 public import ServiceLifecycle
 import Synchronization
 
@@ -162,33 +163,21 @@ public final class RelayPool: Service, Sendable {
         let expected = Set((relays ?? core.relays).filter { url in connections.withLock { $0[url]?.isConnected ?? false } })
         let subscription = subscribe(filters, relays: relays)
         defer { subscription.close() }
-        return await withTaskGroup(of: [Event]?.self) { group in
-            group.addTask {
-                var events: [Event] = []
-                var finished = Set<RelayURL>()
-                if expected.isEmpty { return events }
-                for await item in subscription.events {
-                    switch item {
-                    case .event(let event, _): events.append(event)
-                    case .endOfStoredEvents(let relay), .closed(let relay, _):
-                        finished.insert(relay)
-                        if finished.isSuperset(of: expected) { return events }
-                    }
-                }
-                return events
+        if expected.isEmpty { return [] }
+        // The timeout closes the subscription, which ends the loop below with what came so far.
+        let timer = LoopTimer.after(timeout) { subscription.close() }
+        defer { timer.cancel() }
+        var events: [Event] = []
+        var finished = Set<RelayURL>()
+        for await item in subscription.events {
+            switch item {
+            case .event(let event, _): events.append(event)
+            case .endOfStoredEvents(let relay), .closed(let relay, _):
+                finished.insert(relay)
+                if finished.isSuperset(of: expected) { return events }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            if let first { return first }
-            subscription.close()
-            var partial: [Event] = []
-            while let next = await group.next() { if let events = next { partial = events } }
-            return partial
         }
+        return events
     }
 
     // MARK: Publishing
@@ -206,18 +195,24 @@ public final class RelayPool: Service, Sendable {
             (url, connection(for: url, configured: core.relays.contains(url)).publish(event, text: text, expires: expires))
         }
         let timeout = timeout ?? core.configuration.publishTimeout
-        let outcomes = await withTaskGroup(of: (RelayURL, RelayPublishOutcome).self) { group in
-            for (url, item) in pending {
-                group.addTask { (url, await item.promise.wait(timeout: timeout) ?? .timedOut) }
-            }
-            var outcomes: [RelayURL: RelayPublishOutcome] = [:]
-            for await (url, outcome) in group {
-                outcomes[url] = outcome
-                if !waitForAll && outcome.isAccepted {
-                    group.cancelAll()
+        let outcomes: [RelayURL: RelayPublishOutcome]
+        if pending.count == 1, let (url, item) = pending.first {
+            // One relay (the common case): wait for it here, without a task group.
+            outcomes = [url: await item.promise.wait(timeout: timeout) ?? .timedOut]
+        } else {
+            outcomes = await withTaskGroup(of: (RelayURL, RelayPublishOutcome).self) { group in
+                for (url, item) in pending {
+                    group.addTask { (url, await item.promise.wait(timeout: timeout) ?? .timedOut) }
                 }
+                var outcomes: [RelayURL: RelayPublishOutcome] = [:]
+                for await (url, outcome) in group {
+                    outcomes[url] = outcome
+                    if !waitForAll && outcome.isAccepted {
+                        group.cancelAll()
+                    }
+                }
+                return outcomes
             }
-            return outcomes
         }
         if !outcomes.values.contains(where: \.isAccepted) {
             core.logger.warning("no relay accepted an event", metadata: ["event.id": "\(event.id)", "event.kind": "\(event.kind)"])

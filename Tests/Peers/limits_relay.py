@@ -3,6 +3,9 @@
 Serves a NIP-11 document with `limitation` (max_message_length, max_event_tags, max_subscriptions)
 and a websocket that answers every EVENT with OK true and every REQ with EOSE. GET /received lists
 every message it got, so a test can check that an oversized message was never sent.
+With --drop-after SECONDS it drops each websocket connection that long after it opened, without a
+close frame (as a relay does when a connection's message budget runs out); GET /connections lists
+the times, in seconds since the relay started, at which connections opened.
 
 Prints its ws:// URL on the first line of stdout; runs until stdin closes or SIGTERM.
 """
@@ -15,6 +18,8 @@ import sys
 from aiohttp import WSMsgType, web
 
 received = []
+opened = []
+START = 0.0
 
 
 async def handler(request):
@@ -23,6 +28,10 @@ async def handler(request):
                                  content_type="application/nostr+json")
     ws = web.WebSocketResponse(max_msg_size=4 * 1024 * 1024)
     await ws.prepare(request)
+    loop = asyncio.get_running_loop()
+    opened.append(round(loop.time() - START, 3))
+    if DROP_AFTER is not None:
+        loop.call_later(DROP_AFTER, request.transport.abort)
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             continue
@@ -42,17 +51,25 @@ async def listing(_request):
     return web.json_response(received)
 
 
+async def connections(_request):
+    return web.json_response(opened)
+
+
 async def main():
     # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    global LIMITS
+    global LIMITS, DROP_AFTER, START
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--limits", default='{"max_message_length": 2000, "max_event_tags": 5, "max_subscriptions": 1}')
+    parser.add_argument("--drop-after", type=float, default=None)
     args = parser.parse_args()
     LIMITS = json.loads(args.limits)
+    DROP_AFTER = args.drop_after
+    START = asyncio.get_running_loop().time()
     app = web.Application()
     app.router.add_get("/received", listing)
+    app.router.add_get("/connections", connections)
     app.router.add_get("/", handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -300,6 +300,36 @@ struct RelayPoolTests {
         }
     }
 
+    @Test("a relay that drops every connection after a while gets one quick reconnect per drop, not ever longer outages")
+    func backoffResetsAfterAStableConnection() async throws {
+        // Each connection lives 0.6 s, longer than `stableAfter`, so every reconnect starts again
+        // from the initial backoff (0.1-0.2 s with jitter): each gap between connections stays
+        // near 0.7-0.8 s. Without the reset the delays double (0.2, 0.4, 0.8, 1.6 s at most,
+        // half that at least) and the fifth gap alone is over 1.4 s.
+        let port = try FreePort.next()
+        let peer = try PeerProcess(script: "limits_relay.py", arguments: ["--port", String(port), "--drop-after", "0.6"])
+        try await RunningPool.with([peer.firstLine], configure: {
+            $0.initialBackoff = .milliseconds(200)
+            $0.maximumBackoff = .seconds(10)
+            $0.stableAfter = .milliseconds(400)
+        }) { pool in
+            try await pool.mustConnect()
+            let enough = await awaitCondition(timeout: .seconds(15), interval: .milliseconds(200)) {
+                ((try? await Self.connectionTimes(port)) ?? []).count >= 7
+            }
+            let times = try await Self.connectionTimes(port)
+            #expect(enough, "connections opened at \(times)")
+            let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+            #expect(gaps.count >= 6)
+            #expect(gaps.allSatisfy { $0 < 1.3 }, "gaps between connections: \(gaps)")
+        }
+    }
+
+    static func connectionTimes(_ port: Int) async throws -> [Double] {
+        let text = try await httpGet("http://127.0.0.1:\(port)/connections")
+        return (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Double]) ?? []
+    }
+
     @Test("a pool stops promptly")
     func shutdownTime() async throws {
         let clock = ContinuousClock()

@@ -1,10 +1,13 @@
+import PylonAsync
 import Synchronization
 
 /// Enforces the first-token, idle and total timeouts of one streaming call.
 ///
 /// The reading task reports progress (``activity(at:)``: one lock and one clock read per body
-/// chunk); ``run()`` sleeps until the current deadline and reports the phase that expired, so the
-/// caller can throw a `timeout` and cancel the reader. It wakes about once per idle period.
+/// chunk); a ``LoopTimer`` armed for the current deadline checks, when it fires, whether progress
+/// moved the deadline on (then it re-arms for the new one) or the phase expired. It fires about
+/// once per idle period; a deadline that moves earlier (output starting, the answer complete)
+/// re-arms it at once.
 ///
 /// Once the server said it is done, the reader hands over the result (``finished(_:)``) and reads
 /// the rest of the body so the connection can be reused; a server that then stalls costs at most
@@ -21,7 +24,7 @@ final class Watchdog: Sendable {
         case drain
     }
 
-    /// What ``run()`` ends with.
+    /// How a watched call ends when the watchdog decides.
     enum Outcome: Sendable {
         case expired(Phase)
         case finished(InferenceSummary)
@@ -31,6 +34,9 @@ final class Watchdog: Sendable {
         var deadline: ContinuousClock.Instant
         var phase: Phase
         var summary: InferenceSummary?
+        /// The armed timer and when it fires; nil before ``arm(_:)`` and after it decided or was disarmed.
+        var timer: (LoopTimer, ContinuousClock.Instant)?
+        var expire: (@Sendable (Outcome) -> Void)?
     }
 
     /// How long reading the rest of the body may take after the answer is complete.
@@ -38,7 +44,7 @@ final class Watchdog: Sendable {
 
     let idle: Duration
     let end: ContinuousClock.Instant
-    /// Guards the deadline the reader moves and the watchdog reads, and the handed-over result.
+    /// Guards the deadline the reader moves and the timer reads, and the handed-over result.
     private let state: Mutex<State>
 
     init(start: ContinuousClock.Instant, firstToken: Duration, idle: Duration, end: ContinuousClock.Instant) {
@@ -69,6 +75,7 @@ final class Watchdog: Sendable {
                 state.deadline = end
                 state.phase = .deadline
             }
+            rearmIfEarlier(&state)
         }
     }
 
@@ -78,30 +85,59 @@ final class Watchdog: Sendable {
             state.summary = summary
             state.phase = .drain
             state.deadline = now + Self.drainGrace
+            rearmIfEarlier(&state)
         }
     }
 
-    /// Sleeps until a deadline passes with no progress. Throws `CancellationError` when
-    /// cancelled (the call finished).
-    func run() async throws -> Outcome {
-        while true {
-            let current = state.withLock { $0 }
-            let now = ContinuousClock.now
-            if now >= current.deadline {
-                if current.phase == .drain, let summary = current.summary { return .finished(summary) }
-                return .expired(current.phase)
-            }
-            // Output starting moves the deadline to `now + idle`, which may be earlier than the
-            // first-token deadline; waking at least once per idle period (or drain grace) catches
-            // that on time, since a deadline set while asleep is never earlier than the wake-up.
-            let nap = min(idle, Self.drainGrace)
-            try await Task.sleep(until: min(current.deadline, now + nap), clock: .continuous)
+    /// Starts watching: `expire` is called once, from an event loop, when a deadline passes with no
+    /// progress, unless ``disarm()`` comes first.
+    func arm(_ expire: @escaping @Sendable (Outcome) -> Void) {
+        state.withLock { state in
+            state.expire = expire
+            state.timer = (timer(at: state.deadline), state.deadline)
         }
+    }
+
+    /// Stops watching (the call ended).
+    func disarm() {
+        state.withLock { state in
+            state.timer?.0.cancel()
+            state.timer = nil
+            state.expire = nil
+        }
+    }
+
+    private func timer(at instant: ContinuousClock.Instant) -> LoopTimer {
+        LoopTimer.at(instant) { [weak self] in self?.check() }
+    }
+
+    /// A deadline that moved earlier than the armed timer needs the timer moved too.
+    private func rearmIfEarlier(_ state: inout State) {
+        guard let (timer, firesAt) = state.timer, state.deadline < firesAt else { return }
+        timer.cancel()
+        state.timer = (self.timer(at: state.deadline), state.deadline)
+    }
+
+    /// The timer fired: expire, or re-arm for a deadline that progress moved on.
+    private func check() {
+        let decision: ((@Sendable (Outcome) -> Void), Outcome)? = state.withLock { state in
+            guard state.timer != nil, let expire = state.expire else { return nil }
+            guard ContinuousClock.now >= state.deadline else {
+                state.timer?.0.cancel()
+                state.timer = (timer(at: state.deadline), state.deadline)
+                return nil
+            }
+            state.timer = nil
+            state.expire = nil
+            if state.phase == .drain, let summary = state.summary { return (expire, .finished(summary)) }
+            return (expire, .expired(state.phase))
+        }
+        if let (expire, outcome) = decision { expire(outcome) }
     }
 }
 
-/// Runs `body` (which reads a response and reports progress to the watchdog) beside a watchdog
-/// task; whichever ends first ends the call. A timeout cancels `body` (for HTTP: closes the
+/// Runs `body` (which reads a response and reports progress to the watchdog) against the
+/// watchdog; whichever ends first ends the call. A timeout cancels `body` (for HTTP: closes the
 /// connection) and throws `timeoutError(phase)`.
 func withWatchdog(
     start: ContinuousClock.Instant,
@@ -112,20 +148,26 @@ func withWatchdog(
 ) async throws -> InferenceSummary {
     let end = deadline ?? start + timeouts.total
     let watchdog = Watchdog(start: start, firstToken: timeouts.firstToken, idle: timeouts.idle, end: end)
-    return try await withThrowingTaskGroup(of: InferenceSummary?.self) { group in
+    let first = Promise<Result<InferenceSummary, any Error>>()
+    watchdog.arm { outcome in
+        switch outcome {
+        case .finished(let summary): first.fulfill(.success(summary))
+        case .expired(let phase): first.fulfill(.failure(timeoutError(phase)))
+        }
+    }
+    let result = await withTaskGroup(of: Void.self) { group in
         group.addTask {
-            switch try await watchdog.run() {
-            case .finished(let summary): return summary
-            case .expired(let phase): throw timeoutError(phase)
+            do {
+                first.fulfill(.success(try await body(watchdog)))
+            } catch {
+                first.fulfill(.failure(error))
             }
         }
-        group.addTask {
-            try await body(watchdog)
-        }
-        defer { group.cancelAll() }
-        while let result = try await group.next() {
-            if let summary = result { return summary }
-        }
-        throw CancellationError()
+        let result = await first.wait()
+        watchdog.disarm()
+        group.cancelAll()
+        return result
     }
+    guard let result else { throw CancellationError() }
+    return try result.get()
 }

@@ -1,0 +1,54 @@
+/// PylonAsync: the small waiting primitives the daemon's modules share: ``Promise`` (a value set
+/// once and awaited) and ``LoopTimer`` (a cancellable timer on an event loop).
+///
+/// A timer here is an entry in a NIO event loop's timer heap: scheduling it from the loop thread
+/// is a heap insert and cancelling it removes the entry. `Task.sleep` on Linux instead arms a
+/// Dispatch timer (a wake-up of Dispatch's manager thread) that stays armed until it fires even
+/// when the sleeping task is cancelled, so a per-job deadline of five minutes left every finished
+/// job's timer in the heap for five minutes.
+
+public import NIOCore
+import NIOPosix
+
+/// A one-shot timer on an event loop; ``cancel()`` stops it if it has not fired.
+public struct LoopTimer: Sendable {
+    private let scheduled: Scheduled<Void>
+
+    /// Calls `fire` on an event loop of `group` (NIO's shared group when nil) once `delay` has
+    /// passed. From a thread of the group the timer goes on that thread's own loop.
+    @discardableResult
+    public static func after(
+        _ delay: Duration,
+        on group: (any EventLoopGroup)? = nil,
+        _ fire: @escaping @Sendable () -> Void
+    ) -> LoopTimer {
+        let loop = (group ?? MultiThreadedEventLoopGroup.singleton).any()
+        return LoopTimer(scheduled: loop.scheduleTask(in: .nanoseconds(delay.totalNanoseconds)) { fire() })
+    }
+
+    /// Calls `fire` once `instant` has passed (at once, on the loop, when it already has).
+    @discardableResult
+    public static func at(
+        _ instant: ContinuousClock.Instant,
+        on group: (any EventLoopGroup)? = nil,
+        _ fire: @escaping @Sendable () -> Void
+    ) -> LoopTimer {
+        after(max(.zero, instant - .now), on: group, fire)
+    }
+
+    /// Stops the timer; no effect once it fired.
+    public func cancel() {
+        scheduled.cancel()
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating at `Int64.max` (about 292 years).
+    var totalNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (total, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow2 ? (seconds < 0 ? .min : .max) : total
+    }
+}

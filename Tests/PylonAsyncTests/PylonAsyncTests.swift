@@ -1,0 +1,109 @@
+import NIOCore
+import NIOPosix
+import PylonAsync
+import Synchronization
+import Testing
+
+@Suite("LoopTimer")
+struct LoopTimerTests {
+    @Test("fires once, on an event loop, no sooner than its delay")
+    func fires() async {
+        let start = ContinuousClock.now
+        let fired = Promise<(ContinuousClock.Instant, Bool)>()
+        let count = Mutex(0)
+        LoopTimer.after(.milliseconds(30)) {
+            count.withLock { $0 += 1 }
+            fired.fulfill((.now, MultiThreadedEventLoopGroup.singleton.any().inEventLoop))
+        }
+        let result = await fired.wait(timeout: .seconds(5))
+        #expect(result != nil)
+        if let (at, onLoop) = result {
+            #expect(at - start >= .milliseconds(30))
+            #expect(onLoop)
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(count.withLock { $0 } == 1)
+    }
+
+    @Test("a cancelled timer never fires; a deadline in the past fires at once")
+    func cancel() async throws {
+        let fired = Mutex(false)
+        let timer = LoopTimer.after(.milliseconds(20)) { fired.withLock { $0 = true } }
+        timer.cancel()
+        let past = Promise<Void>()
+        LoopTimer.at(.now - .seconds(1)) { past.fulfill(()) }
+        #expect(await past.wait(timeout: .seconds(5)) != nil)
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(fired.withLock { $0 } == false)
+    }
+}
+
+@Suite("Promise")
+struct PromiseTests {
+    @Test("every waiter gets the value; the first fulfil wins")
+    func fulfil() async {
+        let promise = Promise<Int>()
+        async let a = promise.wait()
+        async let b = promise.wait(timeout: .seconds(10))
+        try? await Task.sleep(for: .milliseconds(10))
+        #expect(promise.fulfill(1))
+        #expect(!promise.fulfill(2))
+        #expect(await a == 1)
+        #expect(await b == 1)
+        #expect(promise.current == 1)
+        #expect(await promise.wait(timeout: .zero) == 1)
+    }
+
+    @Test("a timeout ends that wait alone, after its time, and the value still reaches the others")
+    func timeout() async {
+        let promise = Promise<String>()
+        let start = ContinuousClock.now
+        async let patient = promise.wait(timeout: .seconds(10))
+        let hasty = await promise.wait(timeout: .milliseconds(30))
+        #expect(hasty == nil)
+        #expect(ContinuousClock.now - start >= .milliseconds(30))
+        promise.fulfill("late")
+        #expect(await patient == "late")
+    }
+
+    @Test("a zero timeout returns at once, even when the timer fires before the wait suspends")
+    func zeroTimeout() async {
+        let promise = Promise<Int>()
+        for _ in 0..<200 {
+            #expect(await promise.wait(timeout: .zero) == nil)
+        }
+    }
+
+    @Test("a cancelled task's wait returns nil; a wait in an already-cancelled task returns at once")
+    func cancellation() async {
+        let promise = Promise<Int>()
+        let task = Task { await promise.wait() }
+        try? await Task.sleep(for: .milliseconds(10))
+        task.cancel()
+        #expect(await task.value == nil)
+        let cancelledFirst = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await promise.wait(timeout: .seconds(10))
+        }
+        #expect(await cancelledFirst.value == nil)
+        promise.fulfill(3)
+        #expect(await promise.wait() == 3)
+    }
+
+    @Test("settles a race: 1000 promises each raced by a value and a short timer, one winner each")
+    func races() async {
+        let outcomes = await withTaskGroup(of: Int?.self, returning: [Int?].self) { group in
+            for index in 0..<1000 {
+                group.addTask {
+                    let promise = Promise<Int>()
+                    LoopTimer.after(.microseconds(index % 7 * 50)) { promise.fulfill(-1) }
+                    Task { promise.fulfill(index) }
+                    return await promise.wait(timeout: .seconds(10))
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.count == 1000)
+        #expect(outcomes.allSatisfy { $0 != nil })
+    }
+}
