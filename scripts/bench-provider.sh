@@ -7,8 +7,10 @@
 #
 # For each provider and concurrency it prints: p50/p99 request-publish -> result, jobs/s, the
 # provider's CPU ms per job (utime+stime from /proc), the relay's and the customers' CPU seconds
-# (so a reader sees which part is the bottleneck on 2 cores), and the provider's RSS, idle before
-# the round and its peak so far (VmHWM). Providers run one after the other, never side by side.
+# (so a reader sees which part is the bottleneck on 2 cores), and the provider's RSS: idle before
+# the round, its peak so far (VmHWM), and its anonymous part after the round (RssAnon: the heap,
+# without the code pages shared with the page cache). Providers run one after the other, never
+# side by side. Repeated rounds (--concurrency "1 1 1 1 1") show whether memory grows with jobs.
 #
 #   scripts/bench-provider.sh [--jobs N] [--customers K] [--concurrency "1 4 16"] [--only pylon|dvm]
 #                             [--no-build] [--no-quickack]
@@ -134,9 +136,9 @@ echo "== provider benchmark: $JOBS kind 5050 jobs per round, $CUSTOMERS customer
 echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; TCP: $ACKS"
 RESULTS="$TMP/results.tsv"
 : > "$RESULTS"
-ROW='%-9s %4s %7s %8s %8s %7s %11s %11s %10s %9s %9s\n'
+ROW='%-9s %4s %7s %8s %8s %7s %11s %11s %10s %9s %9s %9s\n'
 # shellcheck disable=SC2059
-printf "$ROW" provider conc ok p50_ms p99_ms jobs/s cpu_ms/job relay_cpu_s cust_cpu_s rss_idle rss_peak
+printf "$ROW" provider conc ok p50_ms p99_ms jobs/s cpu_ms/job relay_cpu_s cust_cpu_s rss_idle rss_peak rss_anon
 
 # Runs the rounds against one provider process: NAME PID PUBKEY.
 rounds() {
@@ -148,25 +150,26 @@ rounds() {
         return 0
     fi
     for c in $CONCURRENCY; do
-        local idle p0 r0 p1 r1 peak
+        local idle p0 r0 p1 r1 peak anon
         idle=$(rss_mb "$pid" VmRSS)
         p0=$(cpu_ticks "$pid"); r0=$(cpu_ticks "$RELAY_PID")
         out=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs "$JOBS" \
             --concurrency "$c" --customers "$CUSTOMERS") || die "bench_customers.py failed for $name at concurrency $c"
         p1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "$RELAY_PID")
         peak=$(rss_mb "$pid" VmHWM)
+        anon=$(rss_mb "$pid" RssAnon)
         echo "$out" >> "$TMP/rounds.jsonl"
-        $PY - "$name" "$c" "$idle" "$peak" "$((p1 - p0))" "$((r1 - r0))" "$CLK_TCK" "$out" >> "$RESULTS" <<'PYEOF'
+        $PY - "$name" "$c" "$idle" "$peak" "$((p1 - p0))" "$((r1 - r0))" "$CLK_TCK" "$out" "$anon" >> "$RESULTS" <<'PYEOF'
 import json, sys
-name, c, idle, peak, pticks, rticks, tck, out = sys.argv[1:]
+name, c, idle, peak, pticks, rticks, tck, out, anon = sys.argv[1:]
 r = json.loads(out)
 tck = int(tck)
 per_job = int(pticks) * 1000.0 / tck / max(r["ok"], 1)
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
 print("\t".join([name, c, f'{r["ok"]}/{r["jobs"]}', fmt(r["p50_ms"]), fmt(r["p99_ms"]), f'{r["jobs_per_s"]:.1f}',
-                 f"{per_job:.2f}", f"{int(rticks) / tck:.2f}", f'{r["cpu_s"]:.2f}', idle + " MB", peak + " MB"]))
+                 f"{per_job:.2f}", f"{int(rticks) / tck:.2f}", f'{r["cpu_s"]:.2f}', idle + " MB", peak + " MB", anon + " MB"]))
 PYEOF
-        tail -n 1 "$RESULTS" | awk -F'\t' -v row="$ROW" '{printf row, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
+        tail -n 1 "$RESULTS" | awk -F'\t' -v row="$ROW" '{printf row, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
     done
 }
 

@@ -3,6 +3,7 @@ public import Logging
 public import Metrics
 public import ServiceLifecycle
 public import NIOCore
+import PylonAsync
 
 /// The backends pylon knows, their state and models, and where a request goes.
 ///
@@ -133,7 +134,7 @@ public actor BackendRegistry: Service {
         try? await cancelWhenGracefulShutdown {
             while true {
                 let interval = await self.configuration.detectionInterval
-                try await Task.sleep(for: interval)
+                try await LoopTimer.sleep(for: interval)
                 await self.detectNow()
             }
         }

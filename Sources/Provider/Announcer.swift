@@ -4,6 +4,7 @@ import CoreMetrics
 import Crypto
 import Foundation
 import NostrCore
+import PylonAsync
 import RelayPool
 
 extension ProviderService {
@@ -38,7 +39,7 @@ extension ProviderService {
                     lastHeartbeat = now
                 }
             }
-            try? await Task.sleep(for: .seconds(1))
+            try? await LoopTimer.sleep(for: .seconds(1))
         }
     }
 

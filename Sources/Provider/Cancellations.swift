@@ -1,11 +1,13 @@
 import CoreMetrics
 import NostrCore
+import PylonAsync
 import RelayPool
 
 extension ProviderService {
     /// Cancellation by a kind 5 deletion from the request's author (NIP-09, SPEC §8). One
     /// subscription follows the jobs in flight; it is replaced when that set changes, at most four
     /// times a second, with `since` at the oldest request so a deletion sent meanwhile is found.
+    /// Between changes it sleeps: an idle provider does not wake for it.
     func watchCancellations() async {
         var version = -1
         var current: PoolSubscription?
@@ -29,7 +31,9 @@ extension ProviderService {
                         }
                     }
                 }
-                try? await Task.sleep(for: .milliseconds(250))
+                // At most four new subscriptions a second, then wait for the set to change.
+                do { try await LoopTimer.sleep(for: .milliseconds(250)) } catch { break }
+                await scheduler.waitForChange(from: version)
             }
             current?.close()
         }

@@ -140,6 +140,15 @@ public final class JobScheduler: Sendable {
         var closed = false
         /// Bumped whenever the set of jobs in flight changes (the cancellation watcher follows it).
         var version = 0
+        /// Fulfilled (and replaced) when `version` changes or the scheduler closes.
+        var change = Promise<Void>()
+
+        mutating func markChanged() {
+            version += 1
+            let changed = change
+            change = Promise()
+            changed.fulfill(())
+        }
 
         mutating func popDispatchable() -> Dispatch? {
             guard !closed, running.count < slots, !queue.isEmpty else { return nil }
@@ -182,7 +191,7 @@ public final class JobScheduler: Sendable {
             state.nextArrival += 1
             let index = state.queue.firstIndex { entry.precedes($0) } ?? state.queue.endIndex
             state.queue.insert(entry, at: index)
-            state.version += 1
+            state.markChanged()
             return .success(state.wakeWaiter())
         }
         switch outcome {
@@ -214,7 +223,7 @@ public final class JobScheduler: Sendable {
     public func finish(_ id: String) {
         let wake = state.withLock { state in
             guard state.running.removeValue(forKey: id) != nil else { return nil as (CheckedContinuation<Dispatch?, Never>, Dispatch?)? }
-            state.version += 1
+            state.markChanged()
             return state.wakeWaiter()
         }
         if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
@@ -233,7 +242,7 @@ public final class JobScheduler: Sendable {
         let outcome: CancelOutcome = state.withLock { state in
             if let index = state.queue.firstIndex(where: { $0.item.id == id }) {
                 let entry = state.queue.remove(at: index)
-                state.version += 1
+                state.markChanged()
                 return .removedFromQueue(entry.item)
             }
             if let entry = state.running[id] {
@@ -259,6 +268,7 @@ public final class JobScheduler: Sendable {
     public func close() {
         let wake = state.withLock { state in
             state.closed = true
+            state.markChanged()
             return state.wakeWaiter()
         }
         if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
@@ -268,7 +278,7 @@ public final class JobScheduler: Sendable {
     public func drainQueue() -> [ScheduledItem] {
         state.withLock { state in
             defer { state.queue.removeAll() }
-            if !state.queue.isEmpty { state.version += 1 }
+            if !state.queue.isEmpty { state.markChanged() }
             return state.queue.map(\.item)
         }
     }
@@ -285,6 +295,13 @@ public final class JobScheduler: Sendable {
                 running: state.running.values.sorted { $0.arrival < $1.arrival }.map(\.item),
                 slots: state.slots, maxQueue: state.maxQueue)
         }
+    }
+
+    /// Returns once the set of jobs in flight differs from `version` (at once if it does), the
+    /// scheduler closes, or the task is cancelled.
+    public func waitForChange(from version: Int) async {
+        let change = state.withLock { $0.version == version && !$0.closed ? $0.change : nil }
+        _ = await change?.wait()
     }
 
     /// The NIP-90 jobs in flight (queued or running) and a version that changes with the set.

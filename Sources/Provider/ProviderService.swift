@@ -264,7 +264,7 @@ public final class ProviderService: Service, Sendable {
                 let grace = min(self.configuration.jobTimeout, .seconds(10))
                 let deadline = ContinuousClock.now + grace
                 while !self.scheduler.snapshot().running.isEmpty && ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .milliseconds(50))
+                    try? await LoopTimer.sleep(for: .milliseconds(50))
                 }
                 for item in self.scheduler.snapshot().running {
                     _ = self.scheduler.cancel(item.id, reason: Self.shutdownReason)

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import NostrCore
+import PylonAsync
 import PylonStore
 import RelayPool
 
@@ -22,7 +23,7 @@ extension ProviderService {
         // What was answered can only be learned from the relays: wait for one.
         while pool.connectedCount == 0 {
             if isStopping || Task.isCancelled { return }
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await LoopTimer.sleep(for: .milliseconds(100))
         }
         let answered = await answers(to: open)
         let now = Self.now

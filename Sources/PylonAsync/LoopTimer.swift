@@ -52,3 +52,14 @@ extension Duration {
         return overflow2 ? (seconds < 0 ? .min : .max) : total
     }
 }
+
+extension LoopTimer {
+    /// Suspends for `delay` on an event loop's timer heap (not Dispatch's); throws
+    /// `CancellationError` as soon as the task is cancelled.
+    public static func sleep(for delay: Duration, on group: (any EventLoopGroup)? = nil) async throws {
+        let done = Promise<Void>()
+        let timer = after(delay, on: group) { done.fulfill(()) }
+        defer { timer.cancel() }
+        guard await done.wait() != nil else { throw CancellationError() }
+    }
+}

@@ -174,6 +174,29 @@ struct SchedulerTests {
         #expect(await scheduler.next() == nil)
     }
 
+    @Test("the cancellation watcher's wait: returns when the jobs in flight change or the scheduler closes, not before")
+    func waitForChange() async throws {
+        let scheduler = JobScheduler(slots: 1, maxQueue: 4)
+        let (version, _) = scheduler.inFlight()
+        // A version that is already stale returns at once.
+        await scheduler.waitForChange(from: version - 1)
+        let woke = Task { await scheduler.waitForChange(from: version); return ContinuousClock.now }
+        try await Task.sleep(for: .milliseconds(50))
+        let enqueuedAt = ContinuousClock.now
+        try scheduler.enqueue(item("a"))
+        #expect(await woke.value >= enqueuedAt)
+        #expect(scheduler.inFlight().version != version)
+        // Nothing changes: it keeps waiting, until close.
+        let (current, _) = scheduler.inFlight()
+        let waiting = Task { await scheduler.waitForChange(from: current); return ContinuousClock.now }
+        try await Task.sleep(for: .milliseconds(50))
+        let closedAt = ContinuousClock.now
+        scheduler.close()
+        #expect(await waiting.value >= closedAt)
+        // After close it never blocks.
+        await scheduler.waitForChange(from: scheduler.inFlight().version)
+    }
+
     @Test("race: the work's value, a deadline, a cancellation")
     func race() async {
         let fast = await JobScheduler.race(JobControl(), timeout: .seconds(5)) { 42 }

@@ -38,6 +38,22 @@ struct LoopTimerTests {
     }
 }
 
+@Suite("LoopTimer.sleep")
+struct LoopTimerSleepTests {
+    @Test("sleeps at least its time; a cancelled sleep throws at once")
+    func sleep() async throws {
+        let start = ContinuousClock.now
+        try await LoopTimer.sleep(for: .milliseconds(40))
+        #expect(ContinuousClock.now - start >= .milliseconds(40))
+        let task = Task { try await LoopTimer.sleep(for: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(20))
+        let cancelledAt = ContinuousClock.now
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(ContinuousClock.now - cancelledAt < .seconds(5))
+    }
+}
+
 @Suite("Promise")
 struct PromiseTests {
     @Test("every waiter gets the value; the first fulfil wins")
