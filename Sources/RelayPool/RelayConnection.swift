@@ -333,16 +333,22 @@ final class RelayConnection: Sendable {
 
     /// How many events may be verified at once, ahead of delivery.
     static let verificationWindow = 16
+    /// An event that arrives this long after the previous one, with none being verified, is
+    /// verified where it was read: alone, it gains nothing from another thread but costs two
+    /// thread wake-ups (a provider's job request is such an event).
+    static let burstGap: Duration = .milliseconds(1)
 
     /// Reads the relay's messages in order. Signature checks, the costly part, run as child tasks
     /// (up to ``verificationWindow`` at once, on the other cores) while the loop parses what
-    /// follows; a ``DeliverySequencer`` still delivers events in arrival order, and any other
-    /// message (EOSE, OK, CLOSED…) waits until every event before it is delivered.
+    /// follows, except for an event that arrives alone (``burstGap``), which is checked in place;
+    /// a ``DeliverySequencer`` still delivers events in arrival order, and any other message
+    /// (EOSE, OK, CLOSED…) waits until every event before it is delivered.
     private func readLoop(_ inbound: WebSocketInboundStream) async throws {
         let sequencer = DeliverySequencer(core: core, relay: url)
         try await withThrowingTaskGroup(of: Void.self) { verifications in
             var inFlight = 0
             var nextSequence = 0
+            var lastEventAt: ContinuousClock.Instant?
             for try await frame in inbound.messages(maxSize: core.configuration.maxMessageSize) {
                 guard case .text(let text) = frame, let message = parse(text) else { continue }
                 if case .event(let subscriptionID, let event) = message {
@@ -350,6 +356,13 @@ final class RelayConnection: Sendable {
                     guard let record = core.precheck(event, subscription: subscriptionID, from: url) else { continue }
                     let sequence = nextSequence
                     nextSequence += 1
+                    let now = ContinuousClock.now
+                    let alone = inFlight == 0 && lastEventAt.map { now - $0 >= Self.burstGap } ?? true
+                    lastEventAt = now
+                    if alone {
+                        sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event))
+                        continue
+                    }
                     inFlight += 1
                     // Verification is the CPU-heavy part: on the shared pool, beside the reader.
                     verifications.addTask(executorPreference: globalConcurrentExecutor) { sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event)) }

@@ -238,6 +238,25 @@ struct RelayPoolTests {
         }
     }
 
+    @Test("stored events arrive in the relay's order, whether checked in place (alone) or on other threads (a burst)")
+    func deliveryOrder() async throws {
+        let relay = try await RelayProcess.start(.rustNostr)
+        let author = Keypair.generate()
+        let base = Int64(Date().timeIntervalSince1970) - 1000
+        // Distinct created_at: the relay sends stored events newest first.
+        let events = (0..<300).map { TestEvents.note(author, "ordered \($0)", createdAt: base + Int64($0)) }
+        try await RunningPool.with([relay.url]) { pool in
+            try await pool.mustConnect()
+            for event in events { #expect(await pool.publish(event).succeeded) }
+            // One event alone first (checked in place), then the stored burst.
+            let single = pool.subscribe([Filter(ids: [events[0].id])])
+            #expect(await collect(single) { _, eose in !eose.isEmpty }.events.map(\.id) == [events[0].id])
+            let all = pool.subscribe([Filter(authors: [author.publicKey])])
+            let result = await collect(all) { _, eose in !eose.isEmpty }
+            #expect(result.events.map(\.id) == events.reversed().map(\.id))
+        }
+    }
+
     @Test("10,000 events stream through with none lost")
     func tenThousand() async throws {
         let relay = try await RelayProcess.start(.rustNostr)
