@@ -1,4 +1,5 @@
 import Metrics
+import PylonAsync
 
 /// The metrics of one backend, made once per backend (labels from fixed sets: the backend name and
 /// the outcome, never a model or a job).

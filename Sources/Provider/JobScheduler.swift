@@ -320,27 +320,18 @@ public final class JobScheduler: Sendable {
         let first = Promise<RaceOutcome<Value>>()
         let deadline = LoopTimer.after(timeout) { first.fulfill(.timedOut) }
         control.onCancel { first.fulfill(.cancelled($0)) }
-        return await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    first.fulfill(.value(try await work()))
-                } catch {
-                    first.fulfill(.failed(error))
-                }
+        var outcome = await first.race {
+            do {
+                return .value(try await work())
+            } catch {
+                return .failed(error)
             }
-            // nil when this task is cancelled (the daemon stops): the work then ends as it ends.
-            var outcome = await first.wait()
-            control.finish()
-            deadline.cancel()
-            group.cancelAll()
-            if outcome == nil {
-                await group.waitForAll()
-                outcome = first.current
-            }
-            // A cancellation that lands while the work finishes still counts as cancelled.
-            if case .value = outcome, let reason = control.cancellationReason { outcome = .cancelled(reason) }
-            return outcome ?? .cancelled("stopped")
         }
+        control.finish()
+        deadline.cancel()
+        // A cancellation that lands while the work finishes still counts as cancelled.
+        if case .value = outcome, let reason = control.cancellationReason { outcome = .cancelled(reason) }
+        return outcome ?? .cancelled("stopped")
     }
 }
 

@@ -23,7 +23,7 @@ public struct LoopTimer: Sendable {
         _ fire: @escaping @Sendable () -> Void
     ) -> LoopTimer {
         let loop = (group ?? MultiThreadedEventLoopGroup.singleton).any()
-        return LoopTimer(scheduled: loop.scheduleTask(in: .nanoseconds(delay.totalNanoseconds)) { fire() })
+        return LoopTimer(scheduled: loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { fire() })
     }
 
     /// Calls `fire` once `instant` has passed (at once, on the loop, when it already has).
@@ -43,8 +43,9 @@ public struct LoopTimer: Sendable {
 }
 
 extension Duration {
-    /// The duration in whole nanoseconds, saturating at `Int64.max` (about 292 years).
-    var totalNanoseconds: Int64 {
+    /// The duration in whole nanoseconds (for NIO's `TimeAmount` and metrics), saturating at
+    /// `Int64.min` and `Int64.max` (about 292 years).
+    public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return seconds < 0 ? .min : .max }

@@ -88,6 +88,24 @@ public final class Promise<Value: Sendable>: Sendable {
         }
     }
 
+    /// Runs `work` in a child task that fulfils this promise with its result, and returns the
+    /// promise's first value: the work's, or one that a timer or a callback holding the promise
+    /// set first, in which case the work is cancelled. When this task is cancelled, so is the
+    /// work, and its own result is returned once it ends.
+    @inlinable
+    public func race(_ work: @escaping @Sendable () async -> Value) async -> Value? {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { self.fulfill(await work()) }
+            let first = await wait()
+            group.cancelAll()
+            guard let first else {
+                await group.waitForAll()
+                return current
+            }
+            return first
+        }
+    }
+
     /// Ends one wait with nil (its timeout passed or its task was cancelled); nothing once it ended.
     @inlinable func release(_ token: Int) {
         let waiter: CheckedContinuation<Value?, Never>? = state.withLock { state in

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 public import NostrCore
+import PylonAsync
 
 /// The limits a relay publishes in its NIP-11 information document that change what we send.
 public struct RelayLimits: Sendable, Hashable {
@@ -70,7 +71,7 @@ enum RelayInformation {
         var request = HTTPClientRequest(url: relay.informationURL)
         request.headers.add(name: "Accept", value: "application/nostr+json")
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
+            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             guard response.status == .ok else { return nil }
             let body = try await response.body.collect(upTo: 256 * 1024)
             let document = try JSON.parse(bytes: body.readableBytesView)

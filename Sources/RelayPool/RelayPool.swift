@@ -161,9 +161,9 @@ public final class RelayPool: Service, Sendable {
     /// `timeout`), then closes. Events are verified and deduplicated.
     public func fetch(_ filters: [Filter], relays: [RelayURL]? = nil, timeout: Duration = .seconds(5)) async -> [Event] {
         let expected = Set((relays ?? core.relays).filter { url in connections.withLock { $0[url]?.isConnected ?? false } })
+        if expected.isEmpty { return [] }
         let subscription = subscribe(filters, relays: relays)
         defer { subscription.close() }
-        if expected.isEmpty { return [] }
         // The timeout closes the subscription, which ends the loop below with what came so far.
         let timer = LoopTimer.after(timeout) { subscription.close() }
         defer { timer.cancel() }

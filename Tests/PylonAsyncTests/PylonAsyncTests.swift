@@ -106,6 +106,34 @@ struct PromiseTests {
         #expect(await promise.wait() == 3)
     }
 
+    @Test("race: the work's result when it ends first; another fulfiller's, cancelling the work; the work's own when the caller is cancelled")
+    func race() async throws {
+        let quick = Promise<String>()
+        #expect(await quick.race { "work" } == "work")
+
+        let beaten = Promise<String>()
+        let workCancelled = Promise<Bool>()
+        LoopTimer.after(.milliseconds(20)) { beaten.fulfill("timer") }
+        let outcome = await beaten.race {
+            let slept: Void? = try? await LoopTimer.sleep(for: .seconds(30))
+            workCancelled.fulfill(slept == nil)
+            return "work"
+        }
+        #expect(outcome == "timer")
+        #expect(await workCancelled.wait(timeout: .seconds(5)) == true)
+
+        let abandoned = Promise<String>()
+        let caller = Task {
+            await abandoned.race {
+                let slept: Void? = try? await LoopTimer.sleep(for: .seconds(30))
+                return slept == nil ? "work saw the cancellation" : "work slept"
+            }
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        caller.cancel()
+        #expect(await caller.value == "work saw the cancellation")
+    }
+
     @Test("settles a race: 1000 promises each raced by a value and a short timer, one winner each")
     func races() async {
         let outcomes = await withTaskGroup(of: Int?.self, returning: [Int?].self) { group in

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOFoundationEssentialsCompat
 import NIOHTTP1
+import PylonAsync
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

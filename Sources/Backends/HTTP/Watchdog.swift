@@ -34,9 +34,14 @@ final class Watchdog: Sendable {
         var deadline: ContinuousClock.Instant
         var phase: Phase
         var summary: InferenceSummary?
-        /// The armed timer and when it fires; nil before ``arm(_:)`` and after it decided or was disarmed.
-        var timer: (LoopTimer, ContinuousClock.Instant)?
-        var expire: (@Sendable (Outcome) -> Void)?
+        /// Set by ``arm(_:)``; nil before, and after the watchdog decided or was disarmed.
+        var armed: Armed?
+    }
+
+    private struct Armed {
+        var timer: LoopTimer
+        var firesAt: ContinuousClock.Instant
+        let expire: @Sendable (Outcome) -> Void
     }
 
     /// How long reading the rest of the body may take after the answer is complete.
@@ -93,17 +98,15 @@ final class Watchdog: Sendable {
     /// progress, unless ``disarm()`` comes first.
     func arm(_ expire: @escaping @Sendable (Outcome) -> Void) {
         state.withLock { state in
-            state.expire = expire
-            state.timer = (timer(at: state.deadline), state.deadline)
+            state.armed = Armed(timer: timer(at: state.deadline), firesAt: state.deadline, expire: expire)
         }
     }
 
     /// Stops watching (the call ended).
     func disarm() {
         state.withLock { state in
-            state.timer?.0.cancel()
-            state.timer = nil
-            state.expire = nil
+            state.armed?.timer.cancel()
+            state.armed = nil
         }
     }
 
@@ -113,22 +116,25 @@ final class Watchdog: Sendable {
 
     /// A deadline that moved earlier than the armed timer needs the timer moved too.
     private func rearmIfEarlier(_ state: inout State) {
-        guard let (timer, firesAt) = state.timer, state.deadline < firesAt else { return }
-        timer.cancel()
-        state.timer = (self.timer(at: state.deadline), state.deadline)
+        guard let armed = state.armed, state.deadline < armed.firesAt else { return }
+        rearm(&state)
+    }
+
+    private func rearm(_ state: inout State) {
+        state.armed?.timer.cancel()
+        state.armed?.timer = timer(at: state.deadline)
+        state.armed?.firesAt = state.deadline
     }
 
     /// The timer fired: expire, or re-arm for a deadline that progress moved on.
     private func check() {
         let decision: ((@Sendable (Outcome) -> Void), Outcome)? = state.withLock { state in
-            guard state.timer != nil, let expire = state.expire else { return nil }
+            guard let expire = state.armed?.expire else { return nil }
             guard ContinuousClock.now >= state.deadline else {
-                state.timer?.0.cancel()
-                state.timer = (timer(at: state.deadline), state.deadline)
+                rearm(&state)
                 return nil
             }
-            state.timer = nil
-            state.expire = nil
+            state.armed = nil
             if state.phase == .drain, let summary = state.summary { return (expire, .finished(summary)) }
             return (expire, .expired(state.phase))
         }
@@ -155,19 +161,14 @@ func withWatchdog(
         case .expired(let phase): first.fulfill(.failure(timeoutError(phase)))
         }
     }
-    let result = await withTaskGroup(of: Void.self) { group in
-        group.addTask {
-            do {
-                first.fulfill(.success(try await body(watchdog)))
-            } catch {
-                first.fulfill(.failure(error))
-            }
+    let result = await first.race {
+        do {
+            return .success(try await body(watchdog))
+        } catch {
+            return .failure(error)
         }
-        let result = await first.wait()
-        watchdog.disarm()
-        group.cancelAll()
-        return result
     }
+    watchdog.disarm()
     guard let result else { throw CancellationError() }
     return try result.get()
 }
