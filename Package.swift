@@ -15,6 +15,27 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// The release binary on Linux is linked by lld with the code laid out in the order of
+/// scripts/order/pylon.order: what the daemon runs at start, at idle and on its first jobs, packed
+/// together, so that the few MB it needs are all it maps (the kernel maps 64 KiB around each page
+/// touched); scripts/order/pylon-text.ld puts the compiler's unnamed helpers next to it. RELR packs the position-independent binary's relocations, which the loader reads at
+/// every start, into a few KB. scripts/build-release.sh adds the function sections the order needs;
+/// scripts/order/make-order-file.sh regenerates the file.
+let releaseLayout: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-use-ld=lld",
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/order/pylon.order",
+            "-Xlinker", "--no-warn-symbol-ordering",
+            "-Xlinker", "--script=\(Context.packageDirectory)/scripts/order/pylon-text.ld",
+            "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+            // --static-swift-stdlib exports every symbol of the binary (52,000 of them) for
+            // backtraces; the loader then reads 3.4 MB of symbol tables at each start.
+            "-Xlinker", "--no-export-dynamic",
+        ],
+        .when(platforms: [.linux], configuration: .release)),
+]
+
 let package = Package(
     name: "pylon",
     platforms: [.macOS(.v15)],
@@ -172,7 +193,8 @@ let package = Package(
         .executableTarget(
             name: "pylon",
             dependencies: ["CLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            linkerSettings: releaseLayout
         ),
         .target(
             name: "PylonTestSupport",

@@ -4,9 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-peers.sh
-SCRATCH="${PYLON_RELEASE_SCRATCH:-.build-release}"
-[ "${1:-}" = --no-build ] && shift || swift build -c release --scratch-path "$SCRATCH" --product pylon >&2
-BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
+[ "${1:-}" = --no-build ] && shift || scripts/build-release.sh >&2
+BIN="$(scripts/build-release.sh --show-bin-path)"
 PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 .venv/bin/python Tests/Peers/rust_relay.py --port "$PORT" < /dev/null > /tmp/pylon-bench-daemon-relay.log 2>&1 &
 RELAY=$!

@@ -22,8 +22,8 @@
 # put back on exit), for both providers alike; --no-quickack keeps the kernel's default.
 #
 # The nostr-dvm venv is made once in ${PYLON_CACHE:-$HOME/.cache/pylon}/venv-nostr-dvm (wheels
-# only, about 2 minutes). pylon is built with `swift build -c release --scratch-path
-# .build-release` (PYLON_RELEASE_SCRATCH overrides the folder) unless --no-build.
+# only, about 2 minutes). pylon is built with scripts/build-release.sh (in
+# .build-release; PYLON_RELEASE_SCRATCH overrides the folder) unless --no-build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -101,12 +101,11 @@ if [ "$RUN_DVM" = 1 ] && ! "$DVM_VENV/bin/python" -c 'import importlib.metadata 
 fi
 
 # pylon, release build.
-SCRATCH="${PYLON_RELEASE_SCRATCH:-.build-release}"
-PYLON="$SCRATCH/release/pylon"
+PYLON="${PYLON_RELEASE_SCRATCH:-.build-release}/release/pylon"
 if [ "$RUN_PYLON" = 1 ]; then
     if [ "$BUILD" = 1 ]; then
-        swift build -c release --scratch-path "$SCRATCH" --product pylon >&2
-        PYLON="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/pylon"
+        scripts/build-release.sh >&2
+        PYLON="$(scripts/build-release.sh --show-bin-path)/pylon"
     fi
     [ -x "$PYLON" ] || die "no pylon binary at $PYLON (drop --no-build)"
 fi

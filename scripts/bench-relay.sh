@@ -11,9 +11,8 @@ cd "$(dirname "$0")/.."
 COUNT="${1:-20000}"
 ROUNDS="${2:-5}"
 scripts/setup-test-peers.sh
-SCRATCH="${PYLON_RELEASE_SCRATCH:-.build-release}"
-swift build -c release --scratch-path "$SCRATCH" --product relay-bench >&2
-BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
+scripts/build-release.sh --product relay-bench >&2
+BIN="$(scripts/build-release.sh --show-bin-path)"
 PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 exec 3< <(.venv/bin/python Tests/Peers/firehose_relay.py --port "$PORT" --count "$COUNT" < /dev/null 2>/tmp/pylon-bench-firehose.log)
 read -r URL AUTHOR <&3

@@ -26,6 +26,6 @@ PYLON_REAL_LLM_URL="$URL" PYLON_REAL_LLM_FLAVOR="$FLAVOR" swift test --skip-buil
 
 if [ -z "${SKIP_BENCH:-}" ]; then
     echo "== benchmark: pylon against the server called directly"
-    swift build -c release --scratch-path .build-release --product backend-bench
+    scripts/build-release.sh --product backend-bench
     .build-release/release/backend-bench --url "$URL" --api openai --requests 10 --tokens 32
 fi

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The release build of pylon (what the benchmarks measure and what a user installs):
+#   scripts/build-release.sh [--show-bin-path] [--product NAME] [swift build arguments...]
+#
+# Beyond `swift build -c release` it links the Swift runtime and Foundation statically
+# (--static-swift-stdlib: one binary, no libswiftCore.so to find at run time) and compiles every
+# function into its own section, so that the linker can lay out the code the daemon runs at
+# start and at idle together, in the order of scripts/order/pylon.order (Package.swift passes it
+# to lld on Linux). The kernel maps code 64 KiB around each page a process touches; with that
+# code packed, an idle daemon maps a few MB of the binary instead of most of it. A plain
+# `swift build -c release` still works: the same code, laid out without the order.
+# The scratch folder is .build-release (PYLON_RELEASE_SCRATCH overrides it); the binary is
+# $SCRATCH/release/pylon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRATCH="${PYLON_RELEASE_SCRATCH:-.build-release}"
+FLAGS=(-c release --scratch-path "$SCRATCH")
+if [ "$(uname -s)" = Linux ]; then
+    FLAGS+=(--static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections)
+fi
+if [ "${1:-}" = --show-bin-path ]; then
+    exec swift build "${FLAGS[@]}" --show-bin-path
+fi
+# SwiftPM does not know that the layout files are inputs of the link: relink when they change.
+BIN="$SCRATCH/release/pylon"
+for input in scripts/order/pylon.order scripts/order/pylon-text.ld; do
+    if [ -e "$BIN" ] && [ "$input" -nt "$BIN" ]; then rm -f "$BIN"; fi
+done
+case " $* " in
+    *" --product "*) exec swift build "${FLAGS[@]}" "$@" ;;   # a benchmark from the same build folder
+    *) exec swift build "${FLAGS[@]}" --product pylon "$@" ;;
+esac
