@@ -15,6 +15,10 @@ enum Schema {
         migrator.registerMigration("v1", foreignKeyChecks: .immediate) { db in
             try db.execute(sql: v1)
         }
+        // Rebuilds a table: foreign keys off while it is swapped, checked before the commit.
+        migrator.registerMigration("v2", foreignKeyChecks: .deferred) { db in
+            try db.execute(sql: v2)
+        }
         return migrator
     }
 
@@ -153,6 +157,79 @@ enum Schema {
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
+        CREATE INDEX buyer_jobs_created ON buyer_jobs(created_at);
+        CREATE INDEX buyer_jobs_status ON buyer_jobs(status, created_at);
+        """
+
+    /// `jobs` and `buyer_jobs` with the same columns and constraints, their status checks written as
+    /// comparisons: SQLite evaluates `x IN (a, b, c)` (more than two values) by building a temporary
+    /// index, and did so for every insert and status change of a job (up to two per statement, each
+    /// with a page cache allocated and dropped).
+    static let v2 = """
+        CREATE TABLE jobs_v2 (
+            arrival INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE REFERENCES processed_requests(event_id),
+            kind INTEGER NOT NULL CHECK (kind BETWEEN 5000 AND 5999),
+            customer TEXT NOT NULL CHECK (length(customer) = 64),
+            status TEXT NOT NULL
+                CHECK (status = 'queued' OR status = 'awaiting_payment' OR status = 'running' OR status = 'completed'
+                    OR status = 'failed' OR status = 'cancelled'),
+            requested_model TEXT,
+            model TEXT,
+            backend TEXT,
+            input TEXT NOT NULL,
+            input_bytes INTEGER NOT NULL CHECK (input_bytes >= 0),
+            params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+            bid_msats INTEGER CHECK (bid_msats >= 0),
+            price_msats INTEGER NOT NULL DEFAULT 0 CHECK (price_msats >= 0),
+            encrypted INTEGER NOT NULL DEFAULT 0 CHECK (encrypted IN (0, 1)),
+            request TEXT NOT NULL CHECK (json_valid(request)),
+            relays TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(relays)),
+            priority INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL,
+            admitted_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            prompt_tokens INTEGER CHECK (prompt_tokens >= 0),
+            completion_tokens INTEGER CHECK (completion_tokens >= 0),
+            output_bytes INTEGER CHECK (output_bytes >= 0),
+            duration_ms INTEGER CHECK (duration_ms >= 0),
+            result_event_id TEXT CHECK (result_event_id IS NULL OR length(result_event_id) = 64),
+            error TEXT,
+            CHECK (status NOT IN ('running', 'completed') OR (started_at IS NOT NULL AND model IS NOT NULL AND backend IS NOT NULL)),
+            CHECK ((status = 'completed' OR status = 'failed' OR status = 'cancelled') = (finished_at IS NOT NULL)),
+            CHECK (status <> 'completed' OR result_event_id IS NOT NULL),
+            CHECK (status NOT IN ('failed', 'cancelled') OR error IS NOT NULL)
+        );
+        INSERT INTO jobs_v2 SELECT * FROM jobs;
+        DROP TABLE jobs;
+        ALTER TABLE jobs_v2 RENAME TO jobs;
+        CREATE INDEX jobs_status ON jobs(status, arrival);
+
+        CREATE TABLE buyer_jobs_v2 (
+            id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64),
+            kind INTEGER NOT NULL CHECK (kind BETWEEN 5000 AND 5999),
+            provider TEXT CHECK (provider IS NULL OR length(provider) = 64),
+            prompt TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+            bid_msats INTEGER CHECK (bid_msats >= 0),
+            encrypted INTEGER NOT NULL DEFAULT 0 CHECK (encrypted IN (0, 1)),
+            relays TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(relays)),
+            status TEXT NOT NULL
+                CHECK (status = 'submitted' OR status = 'processing' OR status = 'payment_required' OR status = 'completed'
+                    OR status = 'error' OR status = 'timeout'),
+            result TEXT,
+            result_event_id TEXT CHECK (result_event_id IS NULL OR length(result_event_id) = 64),
+            answered_by TEXT CHECK (answered_by IS NULL OR length(answered_by) = 64),
+            feedback TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(feedback)),
+            amount_paid_msats INTEGER NOT NULL DEFAULT 0 CHECK (amount_paid_msats >= 0),
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        INSERT INTO buyer_jobs_v2 SELECT * FROM buyer_jobs;
+        DROP TABLE buyer_jobs;
+        ALTER TABLE buyer_jobs_v2 RENAME TO buyer_jobs;
         CREATE INDEX buyer_jobs_created ON buyer_jobs(created_at);
         CREATE INDEX buyer_jobs_status ON buyer_jobs(status, created_at);
         """

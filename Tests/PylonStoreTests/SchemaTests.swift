@@ -8,14 +8,14 @@ import Testing
 
 @Suite("Schema and file")
 struct SchemaTests {
-    @Test("opening creates every table with the v1 migration, WAL on, foreign keys on, synchronous NORMAL")
+    @Test("opening creates every table with the migrations, WAL on, foreign keys on, synchronous NORMAL")
     func schema() throws {
         // Given a new home
         let fixture = try Fixture()
         // When the store opens it
         let store = fixture.store
         // Then the migration ran and the pragmas hold on the writer connection
-        #expect(try store.appliedMigrations() == ["v1"])
+        #expect(try store.appliedMigrations() == ["v1", "v2"])
         let (journalMode, foreignKeys, synchronous, tables, indexes, triggers) = try raw(store) { db in
             (
                 try String.fetchOne(db, sql: "PRAGMA journal_mode"),
@@ -74,8 +74,86 @@ struct SchemaTests {
         try fixture.store.admit(newJob(request()))
         try fixture.store.close()
         let again = try fixture.reopen()
-        #expect(try again.appliedMigrations() == ["v1"])
+        #expect(try again.appliedMigrations() == ["v1", "v2"])
         #expect(try again.jobs().count == 1)
+    }
+
+    @Test("v2 rebuilds jobs and buyer_jobs in a v1 database: rows, references and checks kept")
+    func migratesFromV1() throws {
+        // Given a database at v1 with a job, an earning that references it, and a buyer job
+        let home = try TestHome()
+        let path = home.file("pylon.db").path(percentEncoded: false)
+        let job = request()
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Schema.migrator.migrate(queue, upTo: "v1")
+            try queue.write { db in
+                try db.execute(
+                    sql: "INSERT INTO processed_requests (event_id, outcome, seen_at) VALUES (?, 'admitted', 't')", arguments: [job.id.hex])
+                try db.execute(
+                    sql: """
+                        INSERT INTO jobs (arrival, id, kind, customer, status, input, input_bytes, request, received_at, admitted_at,
+                            started_at, finished_at, model, backend, result_event_id)
+                        VALUES (7, ?, 5050, ?, 'completed', 'Say hello', 9, '{}', 't', 't', 't', 't', 'm', 'b', ?)
+                        """,
+                    arguments: [job.id.hex, customer.publicKey.hex, job.id.hex])
+                try db.execute(
+                    sql: "INSERT INTO earnings (job_id, amount_msats, source, received_at) VALUES (?, 1000, 'job', 't')",
+                    arguments: [job.id.hex])
+                try db.execute(
+                    sql: """
+                        INSERT INTO buyer_jobs (id, kind, prompt, status, created_at, updated_at)
+                        VALUES (?, 5050, 'hi', 'processing', 't', 't')
+                        """,
+                    arguments: [job.id.hex])
+            }
+        }
+        // When pylon opens it
+        let store = try PylonStore.open(path: path)
+        // Then v2 ran, the rows are there with their rowid, the earning still points at its job
+        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        let (arrival, earningJob, buyerStatus, violations, indexes) = try raw(store) { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT arrival FROM jobs WHERE id = ?", arguments: [job.id.hex]),
+                try String.fetchOne(db, sql: "SELECT jobs.id FROM earnings JOIN jobs ON jobs.id = earnings.job_id"),
+                try String.fetchOne(db, sql: "SELECT status FROM buyer_jobs"),
+                try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").count,
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+            )
+        }
+        #expect(arrival == 7)
+        #expect(earningJob == job.id.hex)
+        #expect(buyerStatus == "processing")
+        #expect(violations == 0)
+        #expect(indexes.isSuperset(of: ["jobs_status", "buyer_jobs_created", "buyer_jobs_status"]))
+        // And the checks still refuse an unknown status, and a finished job without its time
+        for sql in [
+            "UPDATE jobs SET status = 'paused'", "UPDATE jobs SET finished_at = NULL", "UPDATE buyer_jobs SET status = 'paused'",
+        ] {
+            #expect(throws: DatabaseError.self, "\(sql)") { try raw(store) { db in try db.execute(sql: sql) } }
+        }
+    }
+
+    @Test("a job's insert and status changes build no temporary index (no IN list of three or more in a check)")
+    func noTemporaryIndexPerWrite() throws {
+        let store = try PylonStore.inMemory()
+        let statements = [
+            "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ? AND status = 'queued'",
+            """
+            UPDATE jobs SET status = 'completed', finished_at = ?, prompt_tokens = ?, completion_tokens = ?,
+                output_bytes = ?, duration_ms = ?, result_event_id = ? WHERE id = ? AND status = 'running'
+            """,
+            "UPDATE jobs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+            "UPDATE buyer_jobs SET status = ?, updated_at = ? WHERE id = ?",
+        ]
+        for sql in statements {
+            let arguments = StatementArguments(Array(repeating: nil as String?, count: sql.count { $0 == "?" }))
+            let opcodes = try raw(store) { db in
+                try Row.fetchAll(db, sql: "EXPLAIN " + sql, arguments: arguments).map { $0["opcode"] as String }
+            }
+            #expect(!opcodes.isEmpty)
+            #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
+        }
     }
 
     @Test("a database from a newer pylon is refused with incompatible_schema")
@@ -115,7 +193,7 @@ struct SchemaTests {
     @Test("the in-memory store has the same schema")
     func inMemory() throws {
         let store = try PylonStore.inMemory()
-        #expect(try store.appliedMigrations() == ["v1"])
+        #expect(try store.appliedMigrations() == ["v1", "v2"])
         try store.admit(newJob(request()))
         #expect(try store.statistics().jobsUnfinished == 1)
     }
