@@ -261,17 +261,21 @@ struct JSONParser {
     mutating func parseString() throws(NostrError) -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes. ASCII needs no UTF-8 validation (`String(validating:)` is generic
+        // code that looks up its type metadata at run time, for every string of every message).
+        var highBits: UInt8 = 0
         while index < bytes.count {
             let c = bytes[index]
             if c == UInt8(ascii: "\"") {
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                if highBits < 0x80 { return String(decoding: slice, as: UTF8.self) }
                 guard let s = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
                 return s
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw error("unescaped control character in string") }
+            highBits |= c
             index += 1
         }
         guard index < bytes.count else { throw error("unterminated string") }

@@ -121,6 +121,13 @@ struct JSONScannerTests {
         buffer.writeBytes([0xFF, 0xFE])
         buffer.writeString(#""},"done":false}"#)
         #expect(OllamaWire.ChatChunk.scan(buffer) == nil)
+        // one bad byte after ASCII, and valid multi-byte text read back as it is
+        var mixed = ByteBuffer(string: #"{"message":{"content":"abc"#)
+        mixed.writeBytes([0xC3])
+        mixed.writeString(#"d"},"done":false}"#)
+        #expect(OllamaWire.ChatChunk.scan(mixed) == nil)
+        let line = #"{"message":{"content":"héllo 日本 🙂"},"done":false}"#
+        #expect(OllamaWire.ChatChunk.scan(ByteBuffer(string: line))?.message?.content == "héllo 日本 🙂")
     }
 
     @Test("nesting up to the limit is fine")

@@ -34,6 +34,17 @@ struct JSONTests {
         #expect(throws: NostrError.self) { try JSON.parse(bytes: bytes) }
         let overlong: [UInt8] = [0x5B, 0x22, 0xC0, 0xAF, 0x22, 0x5D]
         #expect(throws: NostrError.self) { try JSON.parse(bytes: overlong) }
+        // One bad byte among ASCII (the ASCII fast path must not take it)
+        let mixed: [UInt8] = [0x5B, 0x22] + Array("abc".utf8) + [0xFF] + Array("def".utf8) + [0x22, 0x5D]
+        #expect(throws: NostrError.self) { try JSON.parse(bytes: mixed) }
+    }
+
+    @Test("strings read back exactly: ASCII, multi-byte UTF-8, both mixed")
+    func stringsExact() throws {
+        for text in ["plain ascii 0123", "héllo wörld", "日本語", "a🙂b", ""] {
+            let json = "[\"" + text + "\"]"
+            #expect(try JSON.parse(json) == .array([.string(text)]))
+        }
     }
 
     @Test("deep nesting is an error, not a stack overflow")

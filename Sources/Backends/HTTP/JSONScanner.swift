@@ -116,6 +116,7 @@ struct JSONScanner {
         guard consume(UInt8(ascii: "\"")) else { return nil }
         let start = index
         var escaped = false
+        var highBits: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { break }
@@ -124,13 +125,15 @@ struct JSONScanner {
                 escaped = true
                 index += 2
             } else {
+                highBits |= byte
                 index += 1
             }
         }
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
         index += 1
-        if !escaped { return String(validating: raw, as: UTF8.self) }
+        // ASCII is valid UTF-8 as it is; anything else is checked (generic, slower).
+        if !escaped { return highBits < 0x80 ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self) }
         return Self.unescape(raw)
     }
 
