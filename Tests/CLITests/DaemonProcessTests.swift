@@ -65,7 +65,7 @@ struct DaemonProcessTests {
         #expect(FileManager.default.fileExists(atPath: node.pidFile.path))
         #expect(FileManager.default.fileExists(atPath: node.socket.path))
         let status = try node.pylon("status")
-        #expect(status.status == 3)
+        #expect(status.status == 3, "\(status)")
         try node.mustStart()
         let newPID = try #require(node.pid)
         #expect(newPID != pid)

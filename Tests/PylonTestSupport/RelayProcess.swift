@@ -151,7 +151,11 @@ public enum ProcessState {
                 let close = stat.lastIndex(of: ")")
             else { return false }
             let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
-            return state != "Z" && state != "X"
+            guard state == "Z" || state == "X" else { return true }
+            // A killed process's main thread can be a zombie while its other threads still exit,
+            // holding its files (a listening socket, a lock) open: it is gone once it is alone.
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"))?.count ?? 0
+            return threads > 1
         #else
             return Foundation.kill(pid, 0) == 0
         #endif
