@@ -64,6 +64,7 @@ enum RelayInformation {
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(3)))
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.tracing.tracer = nil  // pylon traces nothing; a no-op span still costs per request
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
