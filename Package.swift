@@ -18,8 +18,9 @@ let swiftSettings: [SwiftSetting] = [
 /// The release binary on Linux is linked by lld with the code laid out in the order of
 /// scripts/order/pylon.order: what the daemon runs at start, at idle and on its first jobs, packed
 /// together, so that the few MB it needs are all it maps (the kernel maps 64 KiB around each page
-/// touched); scripts/order/pylon-text.ld puts the compiler's unnamed helpers next to it. RELR packs the position-independent binary's relocations, which the loader reads at
-/// every start, into a few KB. scripts/build-release.sh adds the function sections the order needs;
+/// touched); scripts/order/pylon-text.ld puts the compiler's unnamed helpers next to it. RELR
+/// packs the position-independent binary's relocations, which the loader reads at every start,
+/// into a few KB. scripts/build-release.sh adds the function sections the order needs;
 /// scripts/order/make-order-file.sh regenerates the file.
 let releaseLayout: [LinkerSetting] = [
     .unsafeFlags(
@@ -29,8 +30,8 @@ let releaseLayout: [LinkerSetting] = [
             "-Xlinker", "--no-warn-symbol-ordering",
             "-Xlinker", "--script=\(Context.packageDirectory)/scripts/order/pylon-text.ld",
             "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-            // --static-swift-stdlib exports every symbol of the binary (52,000 of them) for
-            // backtraces; the loader then reads 3.4 MB of symbol tables at each start.
+            // --static-swift-stdlib exports every symbol of the binary (52,000 of them); nothing
+            // looks them up at run time, and the loader read 3.4 MB of symbol tables at each start.
             "-Xlinker", "--no-export-dynamic",
         ],
         .when(platforms: [.linux], configuration: .release)),

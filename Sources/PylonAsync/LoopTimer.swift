@@ -11,8 +11,18 @@ public import NIOCore
 import NIOPosix
 
 /// A one-shot timer on an event loop; ``cancel()`` stops it if it has not fired.
+///
+/// It is a scheduled callback (`scheduleCallback`), not a scheduled task: `scheduleTask` also
+/// makes an `EventLoopPromise` per timer, a generic future whose creation and release looked up
+/// its metadata at run time, for every publish and job deadline.
 public struct LoopTimer: Sendable {
-    private let scheduled: Scheduled<Void>
+    /// Nil when the loop was shut down: such a timer never fires.
+    private let scheduled: NIOScheduledCallback?
+
+    private struct Fire: NIOScheduledCallbackHandler, Sendable {
+        let fire: @Sendable () -> Void
+        func handleScheduledCallback(eventLoop: some EventLoop) { fire() }
+    }
 
     /// Calls `fire` on an event loop of `group` (NIO's shared group when nil) once `delay` has
     /// passed. From a thread of the group the timer goes on that thread's own loop.
@@ -23,7 +33,7 @@ public struct LoopTimer: Sendable {
         _ fire: @escaping @Sendable () -> Void
     ) -> LoopTimer {
         let loop = (group ?? MultiThreadedEventLoopGroup.singleton).any()
-        return LoopTimer(scheduled: loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { fire() })
+        return LoopTimer(scheduled: try? loop.scheduleCallback(in: .nanoseconds(delay.nanoseconds), handler: Fire(fire: fire)))
     }
 
     /// Calls `fire` once `instant` has passed (at once, on the loop, when it already has).
@@ -38,7 +48,7 @@ public struct LoopTimer: Sendable {
 
     /// Stops the timer; no effect once it fired.
     public func cancel() {
-        scheduled.cancel()
+        scheduled?.cancel()
     }
 }
 

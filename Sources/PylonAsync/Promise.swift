@@ -8,51 +8,26 @@ public import Synchronization
 /// Everything is `@inlinable` so that callers in other modules get it specialized for their value
 /// type: unspecialized, each call looked up the generic metadata of its state at run time.
 public final class Promise<Value: Sendable>: Sendable {
-    /// One wait, from the moment it takes a token until it returns.
-    @usableFromInline
-    enum Wait {
-        /// Not suspended yet.
-        case starting
-        case suspended(CheckedContinuation<Value?, Never>)
-        /// Ended (timeout or cancellation) before it suspended.
-        case released
-    }
-
-    @usableFromInline
-    struct State {
-        @usableFromInline var value: Value?
-        @usableFromInline var waits: [Int: Wait] = [:]
-        @usableFromInline var nextToken = 0
-
-        @inlinable init() {}
-
-        @inlinable
-        mutating func start() -> Int {
-            nextToken += 1
-            waits[nextToken] = .starting
-            return nextToken
-        }
-    }
-
-    @usableFromInline let state = Mutex(State())
+    @usableFromInline let state = Mutex(PromiseState())
 
     @inlinable public init() {}
 
     /// Sets the value (the first call wins) and wakes every waiter. False when it was set already.
     @inlinable @discardableResult
     public func fulfill(_ value: Value) -> Bool {
-        let waiters: [CheckedContinuation<Value?, Never>]? = state.withLock { state in
+        let waiters: [CheckedContinuation<Void, Never>]? = state.withLock { state in
             guard state.value == nil else { return nil }
             state.value = value
             defer { state.waits = [:] }
             return state.waits.values.compactMap { if case .suspended(let continuation) = $0 { continuation } else { nil } }
         }
         guard let waiters else { return false }
-        for waiter in waiters { waiter.resume(returning: value) }
+        for waiter in waiters { waiter.resume() }
         return true
     }
 
-    @inlinable public var current: Value? { state.withLock { $0.value } }
+    /// Only ``fulfill(_:)`` stores a value, always a `Value`.
+    @inlinable public var current: Value? { state.withLock { $0.value } as? Value }
 
     /// Waits for the value; nil when the task is cancelled first.
     @inlinable public func wait() async -> Value? {
@@ -68,24 +43,27 @@ public final class Promise<Value: Sendable>: Sendable {
         return await wait(token: token)
     }
 
+    /// Suspends until the value is set or the wait is released, then reads the value: nil when
+    /// released first (a value set in between is returned all the same).
     @inlinable func wait(token: Int) async -> Value? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
-                let resumeNow: Value?? = state.withLock { state in
-                    if let value = state.value { return .some(value) }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let suspended = state.withLock { state in
+                    if state.value != nil { return false }
                     if Task.isCancelled { state.waits[token] = nil }
                     guard case .starting = state.waits[token] else {
                         state.waits[token] = nil
-                        return .some(nil)
+                        return false
                     }
                     state.waits[token] = .suspended(continuation)
-                    return .none
+                    return true
                 }
-                if case .some(let value) = resumeNow { continuation.resume(returning: value) }
+                if !suspended { continuation.resume() }
             }
         } onCancel: {
             release(token)
         }
+        return current
     }
 
     /// Runs `work` in a child task that fulfils this promise with its result, and returns the
@@ -108,7 +86,7 @@ public final class Promise<Value: Sendable>: Sendable {
 
     /// Ends one wait with nil (its timeout passed or its task was cancelled); nothing once it ended.
     @inlinable func release(_ token: Int) {
-        let waiter: CheckedContinuation<Value?, Never>? = state.withLock { state in
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
             switch state.waits[token] {
             case .starting:
                 state.waits[token] = .released
@@ -120,6 +98,36 @@ public final class Promise<Value: Sendable>: Sendable {
                 return nil
             }
         }
-        waiter?.resume(returning: nil)
+        waiter?.resume()
+    }
+}
+
+/// One wait, from the moment it takes a token until it returns.
+@usableFromInline
+enum PromiseWait {
+    /// Not suspended yet.
+    case starting
+    case suspended(CheckedContinuation<Void, Never>)
+    /// Ended (timeout or cancellation) before it suspended.
+    case released
+}
+
+/// A ``Promise``'s state, outside the generic class so that it is not generic: the value is held
+/// as `any Sendable` and read back as the promise's `Value`. Creating and destroying a promise and
+/// its waits then look up no generic metadata at run time (a class's deinit is never
+/// specialized; with a state nested in `Promise<Value>` every promise cost about ten lookups).
+@usableFromInline
+struct PromiseState {
+    @usableFromInline var value: (any Sendable)?
+    @usableFromInline var waits: [Int: PromiseWait] = [:]
+    @usableFromInline var nextToken = 0
+
+    @inlinable init() {}
+
+    @inlinable
+    mutating func start() -> Int {
+        nextToken += 1
+        waits[nextToken] = .starting
+        return nextToken
     }
 }

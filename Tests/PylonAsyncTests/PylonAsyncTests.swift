@@ -70,6 +70,28 @@ struct PromiseTests {
         #expect(await promise.wait(timeout: .zero) == 1)
     }
 
+    @Test("values of any type come back as they were set: optionals (nil included), tuples, errors in results")
+    func valueTypes() async {
+        let none = Promise<Int?>()
+        async let waitingForNone = none.wait()
+        try? await Task.sleep(for: .milliseconds(5))
+        #expect(none.fulfill(nil))
+        #expect(await waitingForNone == .some(nil))
+        #expect(none.current == .some(nil))
+        #expect(!none.fulfill(5))
+        let some = Promise<Int?>()
+        some.fulfill(7)
+        #expect(await some.wait(timeout: .seconds(1)) == .some(7))
+        let pair = Promise<(Int, String)>()
+        pair.fulfill((1, "a"))
+        let value = await pair.wait()
+        #expect(value?.0 == 1 && value?.1 == "a")
+        struct Failure: Error {}
+        let result = Promise<Result<Int, any Error>>()
+        result.fulfill(.failure(Failure()))
+        if case .failure(let error)? = await result.wait() { #expect(error is Failure) } else { Issue.record("no failure") }
+    }
+
     @Test("a timeout ends that wait alone, after its time, and the value still reaches the others")
     func timeout() async {
         let promise = Promise<String>()
