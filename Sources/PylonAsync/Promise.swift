@@ -26,8 +26,12 @@ public final class Promise<Value: Sendable>: Sendable {
         return true
     }
 
-    /// Only ``fulfill(_:)`` stores a value, always a `Value`.
-    @inlinable public var current: Value? { state.withLock { $0.value } as? Value }
+    /// Only ``fulfill(_:)`` stores a value, always a `Value`. (Unwrapped before the cast: for an
+    /// optional `Value`, casting "no value" would give a value, `nil`.)
+    @inlinable public var current: Value? {
+        guard let value = state.withLock({ $0.value }) else { return nil }
+        return value as? Value
+    }
 
     /// Waits for the value; nil when the task is cancelled first.
     @inlinable public func wait() async -> Value? {

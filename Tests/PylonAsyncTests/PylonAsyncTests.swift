@@ -72,6 +72,11 @@ struct PromiseTests {
 
     @Test("values of any type come back as they were set: optionals (nil included), tuples, errors in results")
     func valueTypes() async {
+        let unset = Promise<Int?>()
+        #expect(unset.current == nil)
+        let start = ContinuousClock.now
+        #expect(await unset.wait(timeout: .milliseconds(20)) == nil)
+        #expect(ContinuousClock.now - start >= .milliseconds(20))
         let none = Promise<Int?>()
         async let waitingForNone = none.wait()
         try? await Task.sleep(for: .milliseconds(5))
