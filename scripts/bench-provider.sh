@@ -74,21 +74,11 @@ cleanup() {
 trap cleanup EXIT
 
 die() { echo "bench-provider.sh: $1" >&2; [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 30 "$2" >&2; exit 1; }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib/peers.sh
+. scripts/lib/peers.sh
 # utime+stime of a process (all its threads), in clock ticks; fields 14 and 15 of /proc/PID/stat.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_mb() { awk -v k="$2:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-json_field() { $PY -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-# Waits for the first line of FILE (written by a background process PID); prints it.
-first_line() {
-    local file=$1 pid=$2 secs=$3
-    for _ in $(seq $((secs * 10))); do
-        if [ -s "$file" ]; then head -n 1 "$file"; return 0; fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 # nostr-dvm's venv, once.
 DVM_VENV="${PYLON_CACHE:-$HOME/.cache/pylon}/venv-nostr-dvm"

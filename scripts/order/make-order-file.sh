@@ -43,17 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "make-order-file.sh: $1" >&2; [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 30 "$2" >&2; exit 1; }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json_field() { $PY -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-first_line() {
-    local file=$1 pid=$2
-    for _ in $(seq 300); do
-        if [ -s "$file" ]; then head -n 1 "$file"; return 0; fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=scripts/lib/peers.sh
+. scripts/lib/peers.sh
 
 cc -O2 -Wall -o "$TMP/trace-first-calls" scripts/order/trace-first-calls.c
 # Every function of the binary with a size: address, then the names at that address.
@@ -62,10 +53,10 @@ cut -d' ' -f1 "$TMP/symbols" | sort -u > "$TMP/addresses"
 
 $PY Tests/Peers/rust_relay.py --port "$(free_port)" < /dev/null > "$TMP/relay.out" 2> "$TMP/relay.log" &
 PIDS+=($!)
-RELAY_URL=$(first_line "$TMP/relay.out" $!) || die "the relay did not start" "$TMP/relay.log"
+RELAY_URL=$(first_line "$TMP/relay.out" $! 30) || die "the relay did not start" "$TMP/relay.log"
 $PY Tests/Peers/mock_llm.py --port 0 < /dev/null > "$TMP/mock.out" 2> "$TMP/mock.log" &
 PIDS+=($!)
-MOCK_PORT=$(first_line "$TMP/mock.out" $! | json_field port) || die "the mock LLM did not start" "$TMP/mock.log"
+MOCK_PORT=$(first_line "$TMP/mock.out" $! 30 | json_field port) || die "the mock LLM did not start" "$TMP/mock.log"
 
 export PYLON_HOME="$TMP/home"
 mkdir -p "$PYLON_HOME"
