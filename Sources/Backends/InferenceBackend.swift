@@ -26,9 +26,10 @@ public protocol InferenceBackend: Sendable {
     /// Throws when it is not ready (unreachable, loading, not on this platform).
     func models() async throws(BackendError) -> [String]
 
-    /// Runs one inference. Calls `onToken` with each piece of output as it arrives, in order, from
-    /// the task that reads the response; returns how the generation ended once the server says it
-    /// is done. `request.model` names the model; the registry fills it in.
+    /// Runs one inference. Calls `onToken` with each piece of output as it arrives, in order, one
+    /// call at a time, from wherever the response is read (the HTTP backends: the connection's
+    /// event loop), so it must be quick and must not wait; returns how the generation ended once
+    /// the server says it is done. `request.model` names the model; the registry fills it in.
     ///
     /// Cancelling the calling task aborts the request and throws a `cancelled` error.
     func generate(
@@ -234,7 +235,7 @@ extension InferenceBackend {
     }
 }
 
-/// Collects output pieces from the reading task. The lock guards the text; it is taken once per
+/// Collects output pieces as a backend reads them. The lock guards the text; it is taken once per
 /// piece and never contended (one writer, one reader at the end).
 final class TextCollector: Sendable {
     private let text = Mutex("")

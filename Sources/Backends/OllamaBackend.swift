@@ -52,12 +52,11 @@ public struct OllamaBackend: InferenceBackend {
         guard let model = request.model, !model.isEmpty else {
             throw BackendError(.modelNotFound, "A request to Ollama must name a model.", backend: name)
         }
-        var http = HTTPClientRequest(url: try transport.url("/api/chat"))
-        http.method = .POST
-        http.headers.add(name: "content-type", value: "application/json")
-        http.headers.add(name: "accept", value: "application/x-ndjson")
-        http.headers.add(name: "user-agent", value: "pylon")
-        http.body = .bytes(OllamaWire.ChatRequest(request, model: model).encoded())
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "accept", value: "application/x-ndjson")
+        headers.add(name: "user-agent", value: "pylon")
+        let http = try transport.post("/api/chat", headers: headers, body: OllamaWire.ChatRequest(request, model: model).encoded())
         let transport = self.transport
         return try await transport.stream(
             http,

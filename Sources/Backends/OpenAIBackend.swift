@@ -96,20 +96,19 @@ public struct OpenAIBackend: InferenceBackend {
         _ request: InferenceRequest,
         onToken: @escaping @Sendable (String) -> Void
     ) async throws(BackendError) -> InferenceSummary {
-        var http = HTTPClientRequest(url: try transport.url("/v1/chat/completions"))
-        http.method = .POST
-        http.headers = authHeaders
-        http.headers.add(name: "content-type", value: "application/json")
-        http.headers.add(name: "accept", value: "text/event-stream")
-        http.headers.add(name: "user-agent", value: "pylon")
-        http.body = .bytes(OpenAIWire.ChatRequest(request, includeTopK: flavor == .llamacpp).encoded())
+        var headers = authHeaders
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "accept", value: "text/event-stream")
+        headers.add(name: "user-agent", value: "pylon")
+        let http = try transport.post(
+            "/v1/chat/completions", headers: headers, body: OpenAIWire.ChatRequest(request, includeTopK: flavor == .llamacpp).encoded())
         let transport = self.transport
         let apiKeyEnv = self.apiKeyEnv
         return try await transport.stream(
             http,
             deadline: request.deadline,
-            decoder: { response in
-                let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+            decoder: { headers in
+                let contentType = headers.first(name: "content-type")?.lowercased() ?? ""
                 return OpenAIChatDecoder(transport: transport, isEventStream: contentType.hasPrefix("text/event-stream"))
             },
             classify: { status, body in

@@ -11,7 +11,7 @@ import Foundation
 #endif
 
 /// Turns the lines of a streamed chat response into output text and a finish reason: one per
-/// wire format (Ollama NDJSON, OpenAI SSE). Owned by one reading task.
+/// wire format (Ollama NDJSON, OpenAI SSE). Owned by one ``ChatStreamReader``.
 protocol ChatStreamDecoder: SendableMetatype {
     /// Consumes one line of the body (without its line ending); returns the output it carries.
     mutating func decode(line: ByteBuffer) throws(BackendError) -> String?
@@ -56,6 +56,18 @@ struct HTTPTransport: Sendable {
             )
         }
         return root + path
+    }
+
+    /// A POST of `body` to `root + path`, or an `unavailable` error for an invalid configured URL.
+    func post(_ path: String, headers: HTTPHeaders, body: ByteBuffer) throws(BackendError) -> HTTPClient.Request {
+        let target = try url(path)
+        do {
+            return try HTTPClient.Request(url: target, method: .POST, headers: headers, body: .byteBuffer(body))
+        } catch {
+            throw BackendError(
+                .unavailable, "The \(backend) URL \"\(configuredURL)\" is not valid; fix [backends] in config.toml.",
+                backend: backend, cause: error)
+        }
     }
 
     // MARK: Probes
@@ -145,120 +157,57 @@ struct HTTPTransport: Sendable {
     // MARK: Streaming
 
     /// POSTs a chat request and streams the answer through a decoder, under the first-token, idle
-    /// and total timeouts. `onToken` runs in the reading task, once per piece of output.
+    /// and total timeouts. `onToken` runs on the connection's event loop, once per piece of output
+    /// (see ``ChatStreamReader``).
     func stream<StreamDecoder: ChatStreamDecoder>(
-        _ request: HTTPClientRequest,
+        _ request: HTTPClient.Request,
         deadline: ContinuousClock.Instant?,
-        decoder makeDecoder: @escaping @Sendable (HTTPClientResponse) -> StreamDecoder,
+        decoder makeDecoder: @escaping @Sendable (HTTPHeaders) -> StreamDecoder,
         classify: @escaping @Sendable (HTTPResponseStatus, ByteBuffer) -> BackendError,
         onToken: @escaping @Sendable (String) -> Void
     ) async throws(BackendError) -> InferenceSummary {
         let start = ContinuousClock.now
-        do {
-            return try await withWatchdog(
-                start: start,
-                timeouts: timeouts,
-                deadline: deadline,
-                timeoutError: { self.timeoutError($0) }
-            ) { watchdog throws(BackendError) in
-                try await self.read(
-                    request,
-                    start: start,
-                    watchdog: watchdog,
-                    makeDecoder: makeDecoder,
-                    classify: classify,
-                    onToken: onToken
-                )
-            }
-        } catch {
-            throw transportError(error, responded: true)
-        }
-    }
-
-    private func read<StreamDecoder: ChatStreamDecoder>(
-        _ request: HTTPClientRequest,
-        start: ContinuousClock.Instant,
-        watchdog: Watchdog,
-        makeDecoder: @Sendable (HTTPClientResponse) -> StreamDecoder,
-        classify: @Sendable (HTTPResponseStatus, ByteBuffer) -> BackendError,
-        onToken: @Sendable (String) -> Void
-    ) async throws(BackendError) -> InferenceSummary {
-        let response: HTTPClientResponse
-        do {
-            let headDeadline = NIODeadline.now() + .nanoseconds((watchdog.firstDeadline - start).nanoseconds)
-            response = try await client.execute(request, deadline: headDeadline)
-        } catch {
-            throw transportError(error, responded: false)
-        }
-        guard (200..<300).contains(response.status.code) else {
-            // The error body, bounded; if it cannot be read the status alone tells.
-            let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
-            throw classify(response.status, body)
-        }
-
-        var decoder = makeDecoder(response)
-        var splitter = LineSplitter(maxLineBytes: limits.maxLineBytes)
-        var pieces = 0
-        var firstTokenAt: ContinuousClock.Instant?
-        var drained = 0
-        func summary() -> InferenceSummary {
-            InferenceSummary(
-                finishReason: decoder.finishReason,
-                promptTokens: decoder.promptTokens ?? 0,
-                completionTokens: decoder.completionTokens ?? pieces,
-                timeToFirstToken: firstTokenAt.map { $0 - start }
-            )
-        }
-        do {
-            for try await var chunk in response.body {
-                if decoder.isDone {
-                    // Read the rest (normally just the chunked-encoding end) so the connection
-                    // can be reused; a server that keeps talking is cut off.
-                    drained += chunk.readableBytes
-                    if drained > 64 * 1024 { break }
-                    continue
-                }
-                while let line = try splitter.nextLine(from: &chunk) {
-                    if let text = try decoder.decode(line: line), !text.isEmpty {
-                        pieces += 1
-                        if firstTokenAt == nil { firstTokenAt = .now }
-                        onToken(text)
-                    }
-                    if decoder.isDone { break }
-                }
-                if decoder.isDone {
-                    watchdog.finished(summary())
-                } else if firstTokenAt != nil {
-                    watchdog.activity()
-                }
-            }
-            if !decoder.isDone, let last = splitter.finish(), let text = try decoder.decode(line: last), !text.isEmpty {
-                pieces += 1
-                if firstTokenAt == nil { firstTokenAt = .now }
-                onToken(text)
-            }
-            if let text = try decoder.end(), !text.isEmpty {
-                pieces += 1
-                if firstTokenAt == nil { firstTokenAt = .now }
-                onToken(text)
-            }
-        } catch let error as BackendError {
-            throw error
-        } catch is LineTooLong {
-            throw BackendError(
+        let watchdog = Watchdog(
+            start: start, firstToken: timeouts.firstToken, idle: timeouts.idle, end: deadline ?? start + timeouts.total)
+        let reader = ChatStreamReader(
+            start: start, watchdog: watchdog, maxLineBytes: limits.maxLineBytes,
+            lineTooLong: BackendError(
                 .badResponse,
                 "\(subject) at \(configuredURL) sent a line longer than \(limits.maxLineBytes) bytes; pylon stopped reading.",
                 backend: backend
-            )
-        } catch {
-            // A connection closed uncleanly after a complete answer costs nothing; before, or
-            // after an end marker with no finish (llama-cpp-python's interrupted request), it
-            // is a broken response.
-            guard decoder.isComplete, !(error is CancellationError) else {
-                throw transportError(error, responded: true)
+            ),
+            makeDecoder: makeDecoder, classify: classify, onToken: onToken)
+        // The watchdog covers the whole call, the wait for the response head included.
+        let task = client.execute(request: request, delegate: reader, eventLoop: .indifferent)
+        watchdog.arm { outcome in task.fail(reason: WatchdogFired(outcome: outcome)) }
+        defer { watchdog.disarm() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
             }
+        } catch let fired as WatchdogFired {
+            switch fired.outcome {
+            case .finished(let summary): return summary
+            case .expired(let phase): throw timeoutError(phase)
+            }
+        } catch let error as BackendError {
+            throw error
+        } catch {
+            // A connection closed uncleanly after a complete answer costs nothing (so does a
+            // server cut off for talking on after it); before, or after an end marker with no
+            // finish (llama-cpp-python's interrupted request), it is a broken response.
+            if !Task.isCancelled, !Self.isCancellation(error), let summary = reader.completeSummary { return summary }
+            if error is StopReading, let summary = reader.doneSummary { return summary }
+            throw transportError(error, responded: reader.responded)
         }
-        return summary()
+    }
+
+    private static func isCancellation(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        if let error = error as? HTTPClientError, error == .cancelled { return true }
+        return false
     }
 
     // MARK: Errors

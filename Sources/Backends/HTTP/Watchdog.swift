@@ -3,7 +3,7 @@ import Synchronization
 
 /// Enforces the first-token, idle and total timeouts of one streaming call.
 ///
-/// The reading task reports progress (``activity(at:)``: one lock and one clock read per body
+/// The reader reports progress (``activity(at:)``: one lock and one clock read per body
 /// chunk); a ``LoopTimer`` armed for the current deadline checks, when it fires, whether progress
 /// moved the deadline on (then it re-arms for the new one) or the phase expired. It fires about
 /// once per idle period; a deadline that moves earlier (output starting, the answer complete)
