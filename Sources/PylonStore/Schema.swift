@@ -19,6 +19,9 @@ enum Schema {
         migrator.registerMigration("v2", foreignKeyChecks: .deferred) { db in
             try db.execute(sql: v2)
         }
+        migrator.registerMigration("v3", foreignKeyChecks: .deferred) { db in
+            try db.execute(sql: v3)
+        }
         return migrator
     }
 
@@ -232,5 +235,26 @@ enum Schema {
         ALTER TABLE buyer_jobs_v2 RENAME TO buyer_jobs;
         CREATE INDEX buyer_jobs_created ON buyer_jobs(created_at);
         CREATE INDEX buyer_jobs_status ON buyer_jobs(status, created_at);
+        """
+
+    /// The journal without AUTOINCREMENT. The append-only triggers mean no entry is ever deleted,
+    /// so SQLite's next rowid (the largest plus one) is strictly increasing and never reused
+    /// already; AUTOINCREMENT only added a `sqlite_sequence` row that every insert read and
+    /// rewrote, one more page written in every transaction of a job. Entries keep their `seq`.
+    static let v3 = """
+        CREATE TABLE journal_v3 (
+            seq INTEGER PRIMARY KEY,
+            time TEXT NOT NULL CHECK (length(time) = 24),
+            kind TEXT NOT NULL CHECK (length(kind) > 0),
+            data TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object')
+        );
+        INSERT INTO journal_v3 (seq, time, kind, data) SELECT seq, time, kind, data FROM journal ORDER BY seq;
+        DROP TABLE journal;
+        ALTER TABLE journal_v3 RENAME TO journal;
+        DELETE FROM sqlite_sequence WHERE name = 'journal';
+        CREATE TRIGGER journal_append_only_update BEFORE UPDATE ON journal
+        BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+        CREATE TRIGGER journal_append_only_delete BEFORE DELETE ON journal
+        BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
         """
 }

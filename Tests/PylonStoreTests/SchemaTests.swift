@@ -15,7 +15,7 @@ struct SchemaTests {
         // When the store opens it
         let store = fixture.store
         // Then the migration ran and the pragmas hold on the writer connection
-        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
         let (journalMode, foreignKeys, synchronous, tables, indexes, triggers) = try raw(store) { db in
             (
                 try String.fetchOne(db, sql: "PRAGMA journal_mode"),
@@ -74,8 +74,46 @@ struct SchemaTests {
         try fixture.store.admit(newJob(request()))
         try fixture.store.close()
         let again = try fixture.reopen()
-        #expect(try again.appliedMigrations() == ["v1", "v2"])
+        #expect(try again.appliedMigrations() == ["v1", "v2", "v3"])
         #expect(try again.jobs().count == 1)
+    }
+
+    @Test("v3 rebuilds the journal without AUTOINCREMENT: entries and seq kept, seq goes on from the last, still append-only")
+    func migratesJournal() throws {
+        // Given a database at v2 whose journal has entries 1, 2 and 5
+        let home = try TestHome()
+        let path = home.file("pylon.db").path(percentEncoded: false)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Schema.migrator.migrate(queue, upTo: "v2")
+            try queue.write { db in
+                for seq in [1, 2, 5] {
+                    try db.execute(
+                        sql: "INSERT INTO journal (seq, time, kind, data) VALUES (?, '2026-11-30T06:00:00.000Z', 'relay.up', ?)",
+                        arguments: [seq, #"{"url":"wss://r.example"}"#])
+                }
+            }
+        }
+        // When pylon opens it
+        let store = try PylonStore.open(path: path)
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
+        // Then the entries are there with their seq, the next one follows the largest, and no
+        // sequence is kept for the journal any more
+        #expect(try store.journal().map(\.seq) == [1, 2, 5])
+        let next = try store.append(kind: "daemon.started")
+        #expect(next.seq == 6)
+        let (autoincrement, sequences, triggers) = try raw(store) { db in
+            (
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'journal'"),
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_sequence WHERE name = 'journal'"),
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+            )
+        }
+        #expect(autoincrement?.contains("AUTOINCREMENT") == false)
+        #expect(sequences == 0)
+        #expect(triggers == ["journal_append_only_update", "journal_append_only_delete"])
+        #expect(throws: DatabaseError.self) { try raw(store) { db in try db.execute(sql: "DELETE FROM journal WHERE seq = 6") } }
+        #expect(throws: DatabaseError.self) { try raw(store) { db in try db.execute(sql: "UPDATE journal SET kind = 'x'") } }
     }
 
     @Test("v2 rebuilds jobs and buyer_jobs in a v1 database: rows, references and checks kept")
@@ -111,7 +149,7 @@ struct SchemaTests {
         // When pylon opens it
         let store = try PylonStore.open(path: path)
         // Then v2 ran, the rows are there with their rowid, the earning still points at its job
-        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
         let (arrival, earningJob, buyerStatus, violations, indexes) = try raw(store) { db in
             (
                 try Int.fetchOne(db, sql: "SELECT arrival FROM jobs WHERE id = ?", arguments: [job.id.hex]),
@@ -193,7 +231,7 @@ struct SchemaTests {
     @Test("the in-memory store has the same schema")
     func inMemory() throws {
         let store = try PylonStore.inMemory()
-        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
         try store.admit(newJob(request()))
         #expect(try store.statistics().jobsUnfinished == 1)
     }
