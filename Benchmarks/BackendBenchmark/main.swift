@@ -15,7 +15,7 @@
 // "pylon stream" is the full path a job takes: BackendRegistry.stream(request, on: route), i.e. the
 // backend's NDJSON/SSE parsing, the watchdog, metrics and the AsyncThrowingStream to the consumer;
 // "pylon callback" is BackendRegistry.generate(request, on: route, onToken:), the same without the
-// stream (tokens are handed over in the reading task).
+// stream (tokens are handed over on the connection's event loop, as the body arrives).
 // "direct" is one HTTP client reading the body, splitting lines and decoding each with JSONDecoder.
 // Target (SPEC §11): pylon adds < 2 ms to the first token and < 2% to tokens/s.
 
@@ -347,7 +347,7 @@ func measure(
             guard let backend = status.first, backend.state == .ready else {
                 throw BenchError(description: "the backend at \(url) is not ready: \(status.first?.lastError ?? "?")")
             }
-            let route = try await registry.route(model: requestedModel)
+            let route = try registry.route(model: requestedModel)
             let direct = DirectClient(client: client, url: url, api: api)
             let rawDirect = DirectClient(client: client, url: url, api: api, raw: true)
             let prompt = "the quick brown fox jumps over the lazy dog"

@@ -1,6 +1,7 @@
 // Store benchmark: the provider's hot path through PylonStore (admit, start, complete, and the
-// dedupe lookup every inbound request makes), on a WAL file in a temporary folder, next to the
-// floor: the same number of bare one-row GRDB write transactions on the same kind of file.
+// dedupe lookup every inbound request makes; and a job admitted with a slot free, whose admission
+// records its start), on a WAL file in a temporary folder, next to the floor: three bare one-row
+// GRDB write transactions per job on the same kind of file.
 //
 //   swift build --product store-bench && .build/debug/store-bench [--jobs 2000] [--rounds 3]
 //   swift build -c release --product store-bench && .build/release/store-bench
@@ -87,6 +88,8 @@ var start = Samples()
 var complete = Samples()
 var seen = Samples()
 var perJob = Samples()
+var admitStarting = Samples()
+var perJobStarting = Samples()
 var floor = Samples()
 let resultID = EventID(Bytes32.zero)
 
@@ -96,21 +99,26 @@ for round in 0..<rounds {
     let folder = temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let store = try PylonStore.open(path: folder + "/pylon.db")
+    func completeJob(_ event: Event, in store: PylonStore) throws {
+        try store.complete(
+            jobID: event.id, JobCompletion(resultEventID: resultID, promptTokens: 20, completionTokens: 12, outputBytes: 40, durationMs: 3))
+    }
+    func newJob(_ event: Event) -> NewJob {
+        NewJob(
+            request: event, requestedModel: "llama3.2", input: "what is the capital of France?", inputBytes: 60,
+            params: .object([.init("model", .string("llama3.2")), .init("max_tokens", .integer(256))]),
+            relays: ["wss://relay.example.com"], receivedAt: Date())
+    }
     for event in requests {
         let t0 = Stamp.now
         let duplicate = try store.hasProcessed(event.id)
         let t1 = Stamp.now
         precondition(!duplicate)
-        try store.admit(
-            NewJob(
-                request: event, requestedModel: "llama3.2", input: "what is the capital of France?", inputBytes: 60,
-                params: .object([.init("model", .string("llama3.2")), .init("max_tokens", .integer(256))]),
-                relays: ["wss://relay.example.com"], receivedAt: Date()))
+        try store.admit(newJob(event))
         let t2 = Stamp.now
         try store.start(jobID: event.id, model: "llama3.2", backend: "ollama")
         let t3 = Stamp.now
-        try store.complete(
-            jobID: event.id, JobCompletion(resultEventID: resultID, promptTokens: 20, completionTokens: 12, outputBytes: 40, durationMs: 3))
+        try completeJob(event, in: store)
         let t4 = Stamp.now
         seen.add(t0, t1)
         admit.add(t1, t2)
@@ -119,6 +127,21 @@ for round in 0..<rounds {
         perJob.add(t1, t4)
     }
     try store.close()
+
+    // pylon, a job that has a slot when it is admitted: admission records the start too.
+    let starting = temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: starting) }
+    let startingStore = try PylonStore.open(path: starting + "/pylon.db")
+    for event in makeRequests(jobsPerRound, round: rounds + round) {
+        let t0 = Stamp.now
+        try startingStore.admit(newJob(event), startingOn: JobStart(model: "llama3.2", backend: "ollama"))
+        let t1 = Stamp.now
+        try completeJob(event, in: startingStore)
+        let t2 = Stamp.now
+        admitStarting.add(t0, t1)
+        perJobStarting.add(t0, t2)
+    }
+    try startingStore.close()
 
     // The floor: three bare write transactions of one small row each.
     let bare = temporaryFolder()
@@ -156,4 +179,6 @@ line("admit (seen id + job row + job.admitted)", admit)
 line("start (+ job.started)", start)
 line("complete (+ job.completed)", complete)
 line("admit + start + complete, per job", perJob)
+line("admit starting (a slot free: + job.started)", admitStarting)
+line("admit starting + complete, per job", perJobStarting)
 line("floor: 3 bare one-row GRDB transactions", floor)

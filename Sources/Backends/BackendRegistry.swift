@@ -4,6 +4,7 @@ public import Metrics
 public import ServiceLifecycle
 public import NIOCore
 import PylonAsync
+import Synchronization
 
 /// The backends pylon knows, their state and models, and where a request goes.
 ///
@@ -41,7 +42,9 @@ public actor BackendRegistry: Service {
         var limits: BackendLimits
     }
 
-    public private(set) var configuration: Configuration
+    public private(set) var configuration: Configuration {
+        didSet { routing.withLock { $0.defaultModel = configuration.defaultModel } }
+    }
     /// Backend up/down events, oldest first. One consumer (the daemon's journal); holds the newest
     /// 256 events if nobody reads. Finishes when the registry shuts down.
     public nonisolated let stateChanges: AsyncStream<BackendStateChange>
@@ -53,7 +56,19 @@ public actor BackendRegistry: Service {
     private let client: HTTPClient
     private let ownsClient: Bool
     private var isShutDown = false
-    private var entries: [Entry] = []
+
+    /// What routing reads: the entries and the default model, behind a lock of their own so that
+    /// a job is routed where it is (``route(model:backend:)`` is nonisolated), not on the actor.
+    private struct Routing: Sendable {
+        var entries: [Entry]
+        var defaultModel: String
+    }
+
+    private let routing: Mutex<Routing>
+    private var entries: [Entry] {
+        get { routing.withLock { $0.entries } }
+        set { routing.withLock { $0.entries = newValue } }
+    }
     private var nextID: UInt64 = 0
     private var metricsByName: [String: BackendMetrics] = [:]
 
@@ -90,13 +105,14 @@ public actor BackendRegistry: Service {
         (stateChanges, changes) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
         var nextID: UInt64 = 0
         var metricsByName: [String: BackendMetrics] = [:]
-        entries = Self.makeEntries(
+        let entries = Self.makeEntries(
             configuration,
             keeping: [],
             maker: Maker(client: client, environment: environment, logger: logger, metricsFactory: self.metricsFactory),
             nextID: &nextID,
             metricsByName: &metricsByName
         )
+        routing = Mutex(Routing(entries: entries, defaultModel: configuration.defaultModel))
         self.nextID = nextID
         self.metricsByName = metricsByName
     }
@@ -392,12 +408,15 @@ public actor BackendRegistry: Service {
 
     // MARK: Routing
 
-    /// Chooses the backend and model for a request.
+    /// Chooses the backend and model for a request, from the state the last detection left; no hop
+    /// to the registry.
     ///
     /// - Parameters:
     ///   - model: The requested model; nil or "" for the default.
     ///   - backend: Only this backend (`pylon infer --backend`); nil for any.
-    public func route(model: String? = nil, backend: String? = nil) throws(BackendError) -> BackendRoute {
+    public nonisolated func route(model: String? = nil, backend: String? = nil) throws(BackendError) -> BackendRoute {
+        let routing = self.routing.withLock { $0 }
+        let entries = routing.entries
         let requested = model.flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 }
         var candidates = entries
         if let backend, !backend.isEmpty {
@@ -416,16 +435,16 @@ public actor BackendRegistry: Service {
             candidates = [entry]
         }
         let ready = candidates.filter { $0.state == .ready }
-        guard !ready.isEmpty else { throw noBackendReady() }
+        guard !ready.isEmpty else { throw Self.noBackendReady(entries) }
 
-        let wanted = requested ?? (configuration.defaultModel.isEmpty ? nil : configuration.defaultModel)
+        let wanted = requested ?? (routing.defaultModel.isEmpty ? nil : routing.defaultModel)
         if let wanted {
             for entry in ready {
                 if let listed = entry.models.first(where: { ModelName.matches(requested: wanted, listed: $0) }) {
                     return BackendRoute(backend: entry.backend, model: listed, entryID: entry.id, metrics: entry.metrics)
                 }
             }
-            throw modelNotFound(wanted, isDefault: requested == nil, ready: ready)
+            throw Self.modelNotFound(wanted, isDefault: requested == nil, ready: ready)
         }
         for entry in ready {
             if let first = entry.models.first {
@@ -439,7 +458,7 @@ public actor BackendRegistry: Service {
         )
     }
 
-    private func noBackendReady() -> BackendError {
+    private static func noBackendReady(_ entries: [Entry]) -> BackendError {
         if entries.isEmpty {
             return BackendError(.unavailable, "No inference backend is configured; set [backends] in config.toml.")
         }
@@ -452,7 +471,7 @@ public actor BackendRegistry: Service {
         )
     }
 
-    private func modelNotFound(_ model: String, isDefault: Bool, ready: [Entry]) -> BackendError {
+    private static func modelNotFound(_ model: String, isDefault: Bool, ready: [Entry]) -> BackendError {
         var available: [String] = []
         for entry in ready {
             for listed in entry.models {
@@ -472,7 +491,7 @@ public actor BackendRegistry: Service {
     // MARK: Inference
 
     /// Runs one inference on a route, counting it in the metrics and noticing a backend that went
-    /// down. `onToken` runs in the reading task.
+    /// down. `onToken` runs where the backend reads the response (see ``InferenceBackend``).
     public nonisolated func generate(
         _ request: InferenceRequest,
         on route: BackendRoute,
@@ -520,7 +539,7 @@ public actor BackendRegistry: Service {
         backend: String? = nil
     ) -> AsyncThrowingStream<InferenceEvent, any Error> {
         makeInferenceStream { continuation throws(BackendError) in
-            let route = try await self.route(model: request.model, backend: backend)
+            let route = try self.route(model: request.model, backend: backend)
             let summary = try await self.generate(request, on: route) { continuation.yield(.token($0)) }
             continuation.yield(
                 .finished(summary.finishReason, promptTokens: summary.promptTokens, completionTokens: summary.completionTokens)
@@ -533,7 +552,7 @@ public actor BackendRegistry: Service {
         _ request: InferenceRequest,
         backend: String? = nil
     ) async throws(BackendError) -> InferenceResult {
-        let route = try await self.route(model: request.model, backend: backend)
+        let route = try self.route(model: request.model, backend: backend)
         let start = ContinuousClock.now
         let text = TextCollector()
         let summary = try await generate(request, on: route) { text.append($0) }

@@ -81,7 +81,7 @@ struct InferCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         let outcome: Result<(BackendRoute, InferenceSummary, String), BackendError>
         do {
-            let route = try await registry.route(model: job.model, backend: job.backend)
+            let route = try registry.route(model: job.model, backend: job.backend)
             let text = TextBox()
             let stream = job.stream
             let summary = try await registry.generate(

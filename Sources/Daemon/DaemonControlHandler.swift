@@ -74,7 +74,7 @@ final class DaemonControlHandler: ControlHandler, Sendable {
         let request = InferenceRequest(prompt: job.prompt, model: job.model, maxTokens: job.maxTokens)
         let route: BackendRoute
         do {
-            route = try await daemon.backends.route(model: job.model, backend: job.backend)
+            route = try daemon.backends.route(model: job.model, backend: job.backend)
         } catch {
             try await reply(.error(error.message))
             return

@@ -20,23 +20,28 @@ struct JobFailure: Error, CustomStringConvertible {
 
 extension ProviderService {
     /// Runs one admitted job in its slot: route, start, `processing`, inputs, inference with
-    /// `partial` feedback, then the result and `success`, or `error` on any failure path.
-    func execute(_ request: JobRequest, control: JobControl) async {
+    /// `partial` feedback, then the result and `success`, or `error` on any failure path. A job
+    /// that started when it was admitted comes with its route (`startedOn`).
+    func execute(_ request: JobRequest, startedOn: BackendRoute? = nil, control: JobControl) async {
         let reference = RequestReference(request)
         let configuration = configuration
         let parameters = (try? request.parameters()) ?? JobParameters()
         let route: BackendRoute
-        do {
-            route = try await backends.route(model: parameters.model)
-        } catch {
-            failJob(request, reason: error.message)
-            return
-        }
-        do {
-            try store.start(jobID: request.id, model: route.model, backend: route.backendName)
-        } catch {
-            logger.error("cannot start a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
-            return
+        if let startedOn {
+            route = startedOn
+        } else {
+            do {
+                route = try backends.route(model: parameters.model)
+            } catch {
+                failJob(request, reason: error.message)
+                return
+            }
+            do {
+                try store.start(jobID: request.id, model: route.model, backend: route.backendName)
+            } catch {
+                logger.error("cannot start a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
+                return
+            }
         }
         logger.trace("job started", metadata: ["job.id": "\(request.id)", "job.model": "\(route.model)"])
         send(feedback: .processing, extra: "running on \(route.model)", to: reference)

@@ -49,6 +49,12 @@ public struct SchedulerSnapshot: Sendable {
     public var maxQueue: Int
 }
 
+/// A slot promised by ``JobScheduler/reserveSlot()``: used by ``JobScheduler/enqueue(_:reservation:)``
+/// or given back with ``JobScheduler/release(_:)``, once.
+public struct SlotReservation: ~Copyable, Sendable {
+    fileprivate init() {}
+}
+
 /// The queue is full and every slot is busy.
 public struct SchedulerBusy: Error, Sendable, CustomStringConvertible {
     public let queued: Int
@@ -132,7 +138,11 @@ public final class JobScheduler: Sendable {
 
     private struct State {
         var queue: [Entry] = []
+        /// Jobs that took a reserved slot, in order: they run before anything queued.
+        var admitted: [Entry] = []
         var running: [String: Entry] = [:]
+        /// Slots promised by ``reserveSlot()`` to jobs not enqueued yet.
+        var reserved = 0
         var slots: Int
         var maxQueue: Int
         var nextArrival: UInt64 = 0
@@ -150,12 +160,30 @@ public final class JobScheduler: Sendable {
             changed.fulfill(())
         }
 
+        /// Slots taken or promised: running jobs, reservations, and jobs that took one.
+        var occupied: Int { running.count + reserved + admitted.count }
+        /// Jobs in the scheduler and reservations for more, against `slots + maxQueue`.
+        var load: Int { queue.count + occupied }
+
         mutating func popDispatchable() -> Dispatch? {
-            guard !closed, running.count < slots, !queue.isEmpty else { return nil }
-            var entry = queue.removeFirst()
+            guard !closed else { return nil }
+            var entry: Entry
+            if !admitted.isEmpty {
+                entry = admitted.removeFirst()
+            } else {
+                guard occupied < slots, !queue.isEmpty else { return nil }
+                entry = queue.removeFirst()
+            }
             entry.item.startedAt = Date()
             running[entry.item.id] = entry
             return Dispatch(item: entry.item, control: entry.control, arrival: entry.arrival)
+        }
+
+        /// Jobs not running yet, in the order they will run.
+        var waiting: [Entry] { admitted + queue }
+
+        func contains(_ id: String) -> Bool {
+            running[id] != nil || admitted.contains { $0.item.id == id } || queue.contains { $0.item.id == id }
         }
 
         mutating func wakeWaiter() -> (CheckedContinuation<Dispatch?, Never>, Dispatch?)? {
@@ -181,11 +209,11 @@ public final class JobScheduler: Sendable {
     public func enqueue(_ item: ScheduledItem) throws(SchedulerBusy) -> JobControl {
         let control = JobControl()
         let outcome: Result<(CheckedContinuation<Dispatch?, Never>, Dispatch?)?, SchedulerBusy> = state.withLock { state in
-            guard state.running[item.id] == nil, !state.queue.contains(where: { $0.item.id == item.id }) else {
+            guard !state.contains(item.id) else {
                 return .success(nil)  // already here: one run per id
             }
-            guard state.queue.count + state.running.count < state.slots + state.maxQueue else {
-                return .failure(SchedulerBusy(queued: state.queue.count, running: state.running.count))
+            guard state.load < state.slots + state.maxQueue else {
+                return .failure(SchedulerBusy(queued: state.queue.count + state.admitted.count, running: state.running.count))
             }
             let entry = Entry(item: item, control: control, arrival: state.nextArrival)
             state.nextArrival += 1
@@ -203,7 +231,44 @@ public final class JobScheduler: Sendable {
 
     /// Whether a job would be taken now (intake checks this before admitting a request).
     public var hasRoom: Bool {
-        state.withLock { $0.queue.count + $0.running.count < $0.slots + $0.maxQueue }
+        state.withLock { $0.load < $0.slots + $0.maxQueue }
+    }
+
+    /// Promises a slot to a job about to be admitted, when one is free and nothing waits for it:
+    /// such a job starts at once, so its admission can record the start too. The job then comes
+    /// with ``enqueue(_:reservation:)``, or the promise is given back with ``release(_:)``.
+    public func reserveSlot() -> SlotReservation? {
+        state.withLock { state in
+            guard !state.closed, state.queue.isEmpty, state.occupied < state.slots else { return nil }
+            state.reserved += 1
+            return SlotReservation()
+        }
+    }
+
+    /// Gives back a slot promised by ``reserveSlot()`` to a job that was not admitted after all.
+    public func release(_ reservation: consuming SlotReservation) {
+        let wake = state.withLock { state in
+            state.reserved -= 1
+            return state.wakeWaiter()
+        }
+        if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
+    }
+
+    /// Adds a job that holds a reserved slot: it runs next, before anything queued, whatever the
+    /// slots are by now.
+    @discardableResult
+    public func enqueue(_ item: ScheduledItem, reservation: consuming SlotReservation) -> JobControl {
+        let control = JobControl()
+        let wake = state.withLock { state in
+            state.reserved -= 1
+            guard !state.contains(item.id) else { return state.wakeWaiter() }
+            state.admitted.append(Entry(item: item, control: control, arrival: state.nextArrival))
+            state.nextArrival += 1
+            state.markChanged()
+            return state.wakeWaiter()
+        }
+        if let (waiter, dispatch) = wake { waiter.resume(returning: dispatch) }
+        return control
     }
 
     /// The next job to run, once a slot is free; nil after ``close()``.
@@ -245,6 +310,11 @@ public final class JobScheduler: Sendable {
                 state.markChanged()
                 return .removedFromQueue(entry.item)
             }
+            if let index = state.admitted.firstIndex(where: { $0.item.id == id }) {
+                let entry = state.admitted.remove(at: index)
+                state.markChanged()
+                return .removedFromQueue(entry.item)
+            }
             if let entry = state.running[id] {
                 entry.control.cancel(reason)
                 return .signalled
@@ -277,21 +347,25 @@ public final class JobScheduler: Sendable {
     /// Queued jobs, in order, removed from the queue (shutdown leaves them to the next start).
     public func drainQueue() -> [ScheduledItem] {
         state.withLock { state in
-            defer { state.queue.removeAll() }
-            if !state.queue.isEmpty { state.markChanged() }
-            return state.queue.map(\.item)
+            let waiting = state.waiting
+            defer {
+                state.admitted.removeAll()
+                state.queue.removeAll()
+            }
+            if !waiting.isEmpty { state.markChanged() }
+            return waiting.map(\.item)
         }
     }
 
     /// How many jobs wait and run, without copying them (metrics, on every change).
     public var counts: (queued: Int, running: Int, slots: Int, maxQueue: Int) {
-        state.withLock { ($0.queue.count, $0.running.count, $0.slots, $0.maxQueue) }
+        state.withLock { ($0.queue.count + $0.admitted.count, $0.running.count, $0.slots, $0.maxQueue) }
     }
 
     public func snapshot() -> SchedulerSnapshot {
         state.withLock { state in
             SchedulerSnapshot(
-                queued: state.queue.map(\.item),
+                queued: state.waiting.map(\.item),
                 running: state.running.values.sorted { $0.arrival < $1.arrival }.map(\.item),
                 slots: state.slots, maxQueue: state.maxQueue)
         }
@@ -307,7 +381,7 @@ public final class JobScheduler: Sendable {
     /// The NIP-90 jobs in flight (queued or running) and a version that changes with the set.
     public func inFlight() -> (version: Int, items: [ScheduledItem]) {
         state.withLock { state in
-            (state.version, (state.queue.map(\.item) + state.running.values.map(\.item)).filter { $0.origin == .nostr })
+            (state.version, (state.waiting.map(\.item) + state.running.values.map(\.item)).filter { $0.origin == .nostr })
         }
     }
 

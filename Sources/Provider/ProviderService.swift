@@ -14,8 +14,9 @@ import Synchronization
 /// one result or error.
 ///
 /// Its parts run as child tasks of ``run()``: intake (subscription → admission → queue), dispatch
-/// (queue → slots), the cancellation watcher (kind 5), recovery (jobs a crash left open), the
-/// announcer (NIP-89 and heartbeat) and the outbox (feedback that nobody waits for).
+/// (queue → slots), the cancellation watcher (kind 5), recovery (jobs a crash left open) and the
+/// announcer (NIP-89 and heartbeat). Feedback that nobody waits for is published without waiting
+/// (``send(_:relays:)``); shutdown waits for the relays' answers to it.
 public final class ProviderService: Service, Sendable {
     public let keypair: Keypair
     public let scheduler: JobScheduler
@@ -27,13 +28,14 @@ public final class ProviderService: Service, Sendable {
 
     private let settings: Mutex<ProviderConfiguration>
     private let limiter: Mutex<CustomerRateLimiter>
-    /// The requests of jobs in the scheduler, by id.
-    private let requests = Mutex<[String: JobRequest]>([:])
+    /// The jobs in the scheduler, by id: each request, and the route of a job that started when
+    /// it was admitted.
+    private let requests = Mutex<[String: (request: JobRequest, started: BackendRoute?)]>([:])
     private let local = Mutex<[String: LocalTicket]>([:])
     private let intakeSubscription = Mutex<PoolSubscription?>(nil)
     private let stopping = Atomic<Bool>(false)
-    let outbox: AsyncStream<Outgoing>
-    let outboxInput: AsyncStream<Outgoing>.Continuation
+    /// Feedback published and not answered yet.
+    let unanswered = PendingCount()
     /// Set when the handler information must go out again (start, a changed announcement).
     let announceRequested = Atomic<Bool>(true)
 
@@ -52,7 +54,6 @@ public final class ProviderService: Service, Sendable {
         settings = Mutex(configuration)
         limiter = Mutex(CustomerRateLimiter(perMinute: configuration.rateLimitPerMinute))
         scheduler = JobScheduler(slots: configuration.slots, maxQueue: configuration.maxQueue)
-        (outbox, outboxInput) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         metrics.observe(scheduler)
     }
 
@@ -67,12 +68,12 @@ public final class ProviderService: Service, Sendable {
 
     public func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.runOutbox() }
             group.addTask { await self.intake() }
             group.addTask {
                 await self.dispatch()
-                // Every job has its answer queued: the outbox publishes what is left and ends.
-                self.outboxInput.finish()
+                // Every job has its answer sent: wait (a publish timeout at most) for the relays
+                // to take the last feedback before the pool closes.
+                await self.unanswered.drained()
             }
             group.addTask { await self.recover() }
             group.addTask { await self.watchCancellations() }
@@ -195,6 +196,14 @@ public final class ProviderService: Service, Sendable {
 
     private func admit(_ request: JobRequest, configuration: ProviderConfiguration) {
         let parameters = (try? request.parameters()) ?? JobParameters()
+        // A free job with a slot free now starts as it is admitted: one write records both.
+        // Anything else (a price, a full house, no route: execute reports why) starts later.
+        var route: BackendRoute?
+        var reservation: SlotReservation?
+        if configuration.priceMsats == 0, let found = try? backends.route(model: parameters.model) {
+            reservation = scheduler.reserveSlot()
+            if reservation != nil { route = found }
+        }
         let input = request.inputs.map(\.value).joined(separator: "\n\n")
         let params = JSON.object(request.params.map { JSON.Member($0.key, .string($0.values.joined(separator: " "))) }.uniqued())
         let job = NewJob(
@@ -202,8 +211,9 @@ public final class ProviderService: Service, Sendable {
             inputBytes: input.utf8.count, params: request.isEncrypted ? .object([]) : params, bidMsats: request.bidMsats,
             priceMsats: configuration.priceMsats, encrypted: request.isEncrypted, relays: request.relays, priority: 0, receivedAt: Date())
         do {
-            try store.admit(job)
+            try store.admit(job, startingOn: route.map { JobStart(model: $0.model, backend: $0.backendName) })
         } catch {
+            if let reservation = reservation.take() { scheduler.release(reservation) }
             if error.code != .duplicate {
                 logger.error("cannot admit a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
             }
@@ -211,15 +221,25 @@ public final class ProviderService: Service, Sendable {
         }
         metrics.admitted.increment()
         logger.debug("job admitted", metadata: ["job.id": "\(request.id)", "job.kind": "\(request.event.kind)", "job.customer": "\(request.customer)"])
-        enqueue(request)
+        if let reservation = reservation.take() {
+            requests.withLock { $0[request.id.hex] = (request, route) }
+            scheduler.enqueue(Self.scheduledItem(request), reservation: reservation)
+            metrics.observe(scheduler)
+        } else {
+            enqueue(request)
+        }
+    }
+
+    static func scheduledItem(_ request: JobRequest) -> ScheduledItem {
+        ScheduledItem(
+            id: request.id.hex, origin: .nostr, kind: Int(request.event.kind.rawValue), priority: 0, request: request.id,
+            customer: request.customer, requestCreatedAt: request.event.createdAt)
     }
 
     /// Puts an admitted (or recovered) job in the scheduler.
     func enqueue(_ request: JobRequest) {
-        requests.withLock { $0[request.id.hex] = request }
-        let item = ScheduledItem(
-            id: request.id.hex, origin: .nostr, kind: Int(request.event.kind.rawValue), priority: 0, request: request.id,
-            customer: request.customer, requestCreatedAt: request.event.createdAt)
+        requests.withLock { $0[request.id.hex] = (request, nil) }
+        let item = Self.scheduledItem(request)
         do {
             try scheduler.enqueue(item)
         } catch {
@@ -231,7 +251,7 @@ public final class ProviderService: Service, Sendable {
     }
 
     func takeRequest(_ id: String) -> JobRequest? {
-        requests.withLock { $0.removeValue(forKey: id) }
+        requests.withLock { $0.removeValue(forKey: id)?.request }
     }
 
     // MARK: Dispatch
@@ -246,8 +266,8 @@ public final class ProviderService: Service, Sendable {
                 jobs.addTask {
                     switch next.item.origin {
                     case .nostr:
-                        if let request = self.requests.withLock({ $0[next.item.id] }) {
-                            await self.execute(request, control: next.control)
+                        if let job = self.requests.withLock({ $0[next.item.id] }) {
+                            await self.execute(job.request, startedOn: job.started, control: next.control)
                         }
                         _ = self.takeRequest(next.item.id)
                     case .local:
@@ -296,16 +316,19 @@ public final class ProviderService: Service, Sendable {
         return try await work()
     }
 
-    // MARK: Outbox
+    // MARK: Feedback
 
-    /// Feedback that no job waits for, published concurrently so intake never waits on a relay.
-    struct Outgoing: Sendable {
-        let event: Event
-        let relays: [RelayURL]
-    }
-
+    /// Publishes an event nobody waits for (feedback): queued for the relays at once, so intake
+    /// and jobs never wait on a relay; a relay's refusal is logged.
     func send(_ event: Event, relays: [String]) {
-        outboxInput.yield(Outgoing(event: event, relays: Self.relayURLs(relays)))
+        unanswered.add()
+        pool.publish(event, extraRelays: Self.relayURLs(relays), waitForAll: false) { [logger, unanswered] report in
+            if !report.succeeded {
+                logger.warning(
+                    "no relay accepted an event", metadata: ["event.kind": "\(event.kind)", "event.id": "\(event.id)", "relays": "\(report.failureSummary)"])
+            }
+            unanswered.remove()
+        }
     }
 
     func send(feedback status: FeedbackStatus, extra: String? = nil, content: String = "", to request: RequestReference) {
@@ -315,21 +338,6 @@ public final class ProviderService: Service, Sendable {
             send(event, relays: request.relays)
         } catch {
             logger.error("cannot make feedback", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
-        }
-    }
-
-    private func runOutbox() async {
-        await withDiscardingTaskGroup { group in
-            for await item in outbox {
-                logger.trace("outbox publishing", metadata: ["event.kind": "\(item.event.kind)"])
-                group.addTask {
-                    let report = await self.pool.publish(item.event, extraRelays: item.relays, waitForAll: false)
-                    if !report.succeeded {
-                        self.logger.warning(
-                            "no relay accepted an event", metadata: ["event.kind": "\(item.event.kind)", "event.id": "\(item.event.id)", "relays": "\(report.failureSummary)"])
-                    }
-                }
-            }
         }
     }
 
@@ -344,6 +352,38 @@ public final class ProviderService: Service, Sendable {
     }
 
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+/// How many things are under way, and a wait for none.
+final class PendingCount: Sendable {
+    private struct State {
+        var count = 0
+        var idle: Promise<Void>?
+    }
+
+    private let state = Mutex(State())
+
+    func add() { state.withLock { $0.count += 1 } }
+
+    func remove() {
+        let idle: Promise<Void>? = state.withLock { state in
+            state.count -= 1
+            guard state.count == 0 else { return nil }
+            defer { state.idle = nil }
+            return state.idle
+        }
+        idle?.fulfill(())
+    }
+
+    /// Returns once nothing is under way (at once if nothing is).
+    func drained() async {
+        let idle: Promise<Void>? = state.withLock { state in
+            guard state.count > 0 else { return nil }
+            if state.idle == nil { state.idle = Promise() }
+            return state.idle
+        }
+        _ = await idle?.wait()
+    }
 }
 
 /// A local job's place in the queue: `start` says whether it got a slot; `done` frees it.

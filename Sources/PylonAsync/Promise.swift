@@ -15,15 +15,33 @@ public final class Promise<Value: Sendable>: Sendable {
     /// Sets the value (the first call wins) and wakes every waiter. False when it was set already.
     @inlinable @discardableResult
     public func fulfill(_ value: Value) -> Bool {
-        let waiters: [CheckedContinuation<Void, Never>]? = state.withLock { state in
+        let woken: (waiters: [CheckedContinuation<Void, Never>], callbacks: [@Sendable (any Sendable) -> Void])? = state.withLock { state in
             guard state.value == nil else { return nil }
             state.value = value
-            defer { state.waits = [:] }
-            return state.waits.values.compactMap { if case .suspended(let continuation) = $0 { continuation } else { nil } }
+            defer {
+                state.waits = [:]
+                state.callbacks = []
+            }
+            return (state.waits.values.compactMap { if case .suspended(let continuation) = $0 { continuation } else { nil } }, state.callbacks)
         }
-        guard let waiters else { return false }
-        for waiter in waiters { waiter.resume() }
+        guard let woken else { return false }
+        for waiter in woken.waiters { waiter.resume() }
+        for callback in woken.callbacks { callback(value) }
         return true
+    }
+
+    /// Calls `body` with the value once it is set: at once (here) if it is, otherwise in the
+    /// ``fulfill(_:)`` that sets it. For a caller that must not wait, or start a task to wait.
+    @inlinable public func whenFulfilled(_ body: @escaping @Sendable (Value) -> Void) {
+        let now: (any Sendable)? = state.withLock { state in
+            if let value = state.value { return value }
+            state.callbacks.append { value in
+                // Only fulfill stores a value, always a Value.
+                if let value = value as? Value { body(value) }
+            }
+            return nil
+        }
+        if let now, let value = now as? Value { body(value) }
     }
 
     /// Only ``fulfill(_:)`` stores a value, always a `Value`. (Unwrapped before the cast: for an
@@ -124,6 +142,7 @@ enum PromiseWait {
 struct PromiseState {
     @usableFromInline var value: (any Sendable)?
     @usableFromInline var waits: [Int: PromiseWait] = [:]
+    @usableFromInline var callbacks: [@Sendable (any Sendable) -> Void] = []
     @usableFromInline var nextToken = 0
 
     @inlinable init() {}

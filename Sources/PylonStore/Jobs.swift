@@ -39,10 +39,14 @@ extension PylonStore {
     /// `awaiting_payment` when it has a price) and appends `job.received` and `job.admitted`, in
     /// one transaction.
     ///
+    /// With `start` (a free job that has a slot now), the job also starts in that transaction:
+    /// it is `running` on that model and backend and `job.started` follows `job.admitted`, as if
+    /// ``start(jobID:model:backend:)`` had come right after, with one write instead of two.
+    ///
     /// Throws `duplicate` when the id was seen before (two relays delivering the same request at
     /// once: the second admission fails and changes nothing).
     @discardableResult
-    public func admit(_ job: NewJob) throws(PylonStoreError) -> JournalRecord {
+    public func admit(_ job: NewJob, startingOn start: JobStart? = nil) throws(PylonStoreError) -> JournalRecord {
         let request = job.request
         guard request.kind.isJobRequest else {
             throw PylonStoreError(.invalidArgument, "event \(request.id) is of kind \(request.kind), not a NIP-90 job request (5000-5999)")
@@ -52,6 +56,14 @@ extension PylonStore {
         }
         guard case .object = job.params else {
             throw PylonStoreError(.invalidArgument, "job \(request.id): params must be a JSON object, got \(job.params.typeName)")
+        }
+        if let start {
+            guard job.priceMsats == 0 else {
+                throw PylonStoreError(.invalidArgument, "job \(request.id) has a price; it cannot start before it is paid")
+            }
+            guard !start.model.isEmpty, !start.backend.isEmpty else {
+                throw PylonStoreError(.invalidArgument, "job \(request.id): starting needs a model and a backend")
+            }
         }
         let id = request.id.hex
         let status: JobStatus = job.priceMsats > 0 ? .awaitingPayment : .queued
@@ -89,12 +101,19 @@ extension PylonStore {
             }
             _ = try tx.journal(JournalKinds.jobReceived, Self.received(request))
             let record = try tx.journal(JournalKinds.jobAdmitted, data, text: text)
-            let row = Job(
+            var row = Job(
                 id: request.id, kind: request.kind, customer: request.pubkey, status: status, requestedModel: job.requestedModel,
                 input: job.input, inputBytes: job.inputBytes, params: job.params, bidMsats: job.bidMsats,
                 priceMsats: job.priceMsats, encrypted: job.encrypted, request: requestText, relays: job.relays,
                 priority: job.priority, arrival: record.seq, receivedAt: receivedAt, admittedAt: tx.now)
+            if let start {
+                row.status = .running
+                row.model = start.model
+                row.backend = start.backend
+                row.startedAt = tx.now
+            }
             try Self.insert(row, into: tx.db)
+            if let start { _ = try tx.journal(JournalKinds.jobStarted, Self.started(id, start)) }
             return record
         }
     }
@@ -148,9 +167,13 @@ extension PylonStore {
                 "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ? AND status = 'queued'",
                 [model, backend, tx.nowText, id])
             if tx.db.changesCount == 0 { try Self.refuse(tx, id, to: "start", allowed: [.queued]) }
-            return try tx.journal(
-                JournalKinds.jobStarted, J.object(["id": .string(id), "model": .string(model), "backend": .string(backend)]))
+            return try tx.journal(JournalKinds.jobStarted, Self.started(id, JobStart(model: model, backend: backend)))
         }
+    }
+
+    /// `job.started`'s data.
+    static func started(_ id: String, _ start: JobStart) -> JSON {
+        J.object(["id": .string(id), "model": .string(start.model), "backend": .string(start.backend)])
     }
 
     /// `running` → `completed` with the result's metadata; appends `job.completed`, and when the

@@ -115,6 +115,18 @@ public struct NewJob: Sendable {
     }
 }
 
+/// The model and backend a job runs on: given when it starts (``PylonStore/start(jobID:model:backend:)``),
+/// or at admission when a slot is free for it (``PylonStore/admit(_:startingOn:)``).
+public struct JobStart: Sendable, Hashable {
+    public var model: String
+    public var backend: String
+
+    public init(model: String, backend: String) {
+        self.model = model
+        self.backend = backend
+    }
+}
+
 /// What ``PylonStore/complete(jobID:_:)`` records about a finished job.
 public struct JobCompletion: Sendable {
     public var resultEventID: EventID

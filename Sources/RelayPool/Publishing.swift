@@ -62,6 +62,68 @@ final class PendingPublish: Sendable {
     func retried() -> Int { attemptCount.withLock { $0 += 1; return $0 } }
 }
 
+/// Gathers the relays' answers to one event for a caller that does not wait
+/// (``RelayPool/publish(_:extraRelays:timeout:waitForAll:completion:)``): reports once, when every
+/// relay answered, the first accepted (unless waiting for all), or the timeout passed (the
+/// relays that had not answered count as timed out).
+final class PublishCollector: Sendable {
+    private struct State {
+        var outcomes: [RelayURL: RelayPublishOutcome] = [:]
+        var timer: LoopTimer?
+        var reported = false
+    }
+
+    private let eventID: EventID
+    private let relays: [RelayURL]
+    private let waitForAll: Bool
+    private let report: @Sendable (PublishReport) -> Void
+    private let state = Mutex(State())
+
+    init(event: Event, relays: [RelayURL], waitForAll: Bool, report: @escaping @Sendable (PublishReport) -> Void) {
+        self.eventID = event.id
+        self.relays = relays
+        self.waitForAll = waitForAll
+        self.report = report
+    }
+
+    /// Arms the timeout; with no relay at all, reports at once.
+    func start(timeout: Duration) {
+        guard !relays.isEmpty else {
+            finish { _ in true }
+            return
+        }
+        let timer = LoopTimer.after(timeout) { [weak self] in self?.finish { _ in true } }
+        let late = state.withLock { state in
+            state.timer = timer
+            return state.reported
+        }
+        if late { timer.cancel() }
+    }
+
+    /// One relay's answer.
+    func record(_ relay: RelayURL, _ outcome: RelayPublishOutcome) {
+        finish { state in
+            state.outcomes[relay] = outcome
+            return state.outcomes.count == self.relays.count || (!self.waitForAll && outcome.isAccepted)
+        }
+    }
+
+    /// Applies `change` and reports if it says the answers are complete, once.
+    private func finish(_ change: (inout State) -> Bool) {
+        let done: (PublishReport, LoopTimer?)? = state.withLock { state in
+            guard !state.reported, change(&state) else { return nil }
+            state.reported = true
+            var outcomes = state.outcomes
+            for relay in relays where outcomes[relay] == nil { outcomes[relay] = .timedOut }
+            defer { state.timer = nil }
+            return (PublishReport(eventID: eventID, outcomes: outcomes), state.timer)
+        }
+        guard let (result, timer) = done else { return }
+        timer?.cancel()
+        report(result)
+    }
+}
+
 /// What a connection sends, in order.
 enum OutboundItem: Sendable {
     /// REQ, CLOSE, AUTH: not retried (subscriptions are re-sent on every connect).

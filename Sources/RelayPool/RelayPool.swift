@@ -187,13 +187,7 @@ public final class RelayPool: Service, Sendable {
     /// until the first relay accepts). Relays that do not answer in time keep trying in the
     /// background until the event expires.
     public func publish(_ event: Event, extraRelays: [RelayURL] = [], timeout: Duration? = nil, waitForAll: Bool = true) async -> PublishReport {
-        let text = ClientMessage.event(event).jsonString
-        let expires = ContinuousClock.now + core.configuration.publishExpiry
-        var targets = core.relays
-        for relay in extraRelays where !targets.contains(relay) { targets.append(relay) }
-        let pending = targets.map { url in
-            (url, connection(for: url, configured: core.relays.contains(url)).publish(event, text: text, expires: expires))
-        }
+        let pending = send(event, extraRelays: extraRelays)
         let timeout = timeout ?? core.configuration.publishTimeout
         let outcomes: [RelayURL: RelayPublishOutcome]
         if pending.count == 1, let (url, item) = pending.first {
@@ -218,6 +212,39 @@ public final class RelayPool: Service, Sendable {
             core.logger.warning("no relay accepted an event", metadata: ["event.id": "\(event.id)", "event.kind": "\(event.kind)"])
         }
         return PublishReport(eventID: event.id, outcomes: outcomes)
+    }
+
+    /// Publishes as ``publish(_:extraRelays:timeout:waitForAll:)`` does, without waiting: the
+    /// event is queued for each relay before this returns, and `completion` gets the same report
+    /// when that call would have returned, from wherever the deciding answer or the timeout
+    /// arrives. No task waits for the answers.
+    public func publish(
+        _ event: Event, extraRelays: [RelayURL] = [], timeout: Duration? = nil, waitForAll: Bool = true,
+        completion: @escaping @Sendable (PublishReport) -> Void
+    ) {
+        let pending = send(event, extraRelays: extraRelays)
+        let logger = core.logger
+        let collector = PublishCollector(event: event, relays: pending.map(\.0), waitForAll: waitForAll) { report in
+            if !report.succeeded {
+                logger.warning("no relay accepted an event", metadata: ["event.id": "\(event.id)", "event.kind": "\(event.kind)"])
+            }
+            completion(report)
+        }
+        collector.start(timeout: timeout ?? core.configuration.publishTimeout)
+        for (url, item) in pending {
+            item.promise.whenFulfilled { collector.record(url, $0) }
+        }
+    }
+
+    /// Serializes `event` once and queues it for the configured relays and `extraRelays`.
+    private func send(_ event: Event, extraRelays: [RelayURL]) -> [(RelayURL, PendingPublish)] {
+        let text = ClientMessage.event(event).jsonString
+        let expires = ContinuousClock.now + core.configuration.publishExpiry
+        var targets = core.relays
+        for relay in extraRelays where !targets.contains(relay) { targets.append(relay) }
+        return targets.map { url in
+            (url, connection(for: url, configured: core.relays.contains(url)).publish(event, text: text, expires: expires))
+        }
     }
 }
 

@@ -87,17 +87,17 @@ struct BackendRegistryTests {
                 try await withRegistry(configuration(ollama: ollama, llamacpp: llama, preference: ["llamacpp", "ollama"])) {
                     registry in
                     await registry.detectNow()
-                    let onlyOllama = try await registry.route(model: "only-ollama")
+                    let onlyOllama = try registry.route(model: "only-ollama")
                     #expect(onlyOllama.backendName == "ollama")
                     #expect(onlyOllama.model == "only-ollama")
-                    let shared = try await registry.route(model: "shared")
+                    let shared = try registry.route(model: "shared")
                     #expect(shared.backendName == "llamacpp")
                     // No model: the first model of the first ready backend
-                    let fallback = try await registry.route()
+                    let fallback = try registry.route()
                     #expect(fallback.backendName == "llamacpp")
                     #expect(fallback.model == "only-llama")
                     // A backend asked for by name
-                    let named = try await registry.route(model: "shared", backend: "ollama")
+                    let named = try registry.route(model: "shared", backend: "ollama")
                     #expect(named.backendName == "ollama")
 
                     // The request reaches the right server with the routed model
@@ -117,7 +117,7 @@ struct BackendRegistryTests {
         try await withMockServer({ $0.models = ["llama3.2:latest"] }) { ollama in
             try await withRegistry(configuration(ollama: ollama)) { registry in
                 await registry.detectNow()
-                let route = try await registry.route(model: "llama3.2")
+                let route = try registry.route(model: "llama3.2")
                 #expect(route.model == "llama3.2:latest")
             }
         }
@@ -128,9 +128,9 @@ struct BackendRegistryTests {
         try await withMockServer({ $0.models = ["first", "second"] }) { ollama in
             try await withRegistry(configuration(ollama: ollama, defaultModel: "second")) { registry in
                 await registry.detectNow()
-                let noModel = try await registry.route()
-                let emptyModel = try await registry.route(model: "")
-                let named = try await registry.route(model: "first")
+                let noModel = try registry.route()
+                let emptyModel = try registry.route(model: "")
+                let named = try registry.route(model: "first")
                 #expect(noModel.model == "second")
                 #expect(emptyModel.model == "second")
                 #expect(named.model == "first")
@@ -144,7 +144,7 @@ struct BackendRegistryTests {
             try await withMockServer({ $0.models = ["beta"] }) { llama in
                 try await withRegistry(configuration(ollama: ollama, llamacpp: llama)) { registry in
                     await registry.detectNow()
-                    let error = await expectBackendError { try await registry.route(model: "gamma") }
+                    let error = await expectBackendError { try registry.route(model: "gamma") }
                     #expect(error?.code == .modelNotFound)
                     let message = error?.message ?? ""
                     #expect(message.contains("\"gamma\""))
@@ -164,7 +164,7 @@ struct BackendRegistryTests {
         try await withMockServer { ollama in
             try await withRegistry(configuration(ollama: ollama, defaultModel: "missing")) { registry in
                 await registry.detectNow()
-                let error = await expectBackendError { try await registry.route() }
+                let error = await expectBackendError { try registry.route() }
                 #expect(error?.code == .modelNotFound)
                 #expect(error?.message.contains("default model") == true)
             }
@@ -195,10 +195,10 @@ struct BackendRegistryTests {
         await dead.stop()
         try await withRegistry(configuration(ollama: dead)) { registry in
             await registry.detectNow()
-            let error = await expectBackendError { try await registry.route(model: "x") }
+            let error = await expectBackendError { try registry.route(model: "x") }
             #expect(error?.code == .unavailable)
             #expect(error?.message.contains("ollama: Could not reach Ollama") == true)
-            let byName = await expectBackendError { try await registry.route(backend: "llamacpp") }
+            let byName = await expectBackendError { try registry.route(backend: "llamacpp") }
             #expect(byName?.code == .unavailable)
             #expect(byName?.message.contains("No backend \"llamacpp\" is configured") == true)
         }
@@ -260,7 +260,7 @@ struct BackendRegistryTests {
             try await withRegistry(configuration(ollama: ollama)) { registry in
                 let recorder = ChangeRecorder(registry.stateChanges)
                 await registry.detectNow()
-                let route = try await registry.route(model: "mock-model")
+                let route = try registry.route(model: "mock-model")
                 await ollama.stop()
                 let collected = await collect(registry.stream(InferenceRequest(prompt: "hi"), on: route))
                 #expect(collected.error?.code == .unreachable)
@@ -268,7 +268,7 @@ struct BackendRegistryTests {
                 #expect(await registry.status().first?.state == .unavailable)
                 await awaitCondition("the down event") { recorder.changes.count == 2 }
                 #expect(recorder.changes.last?.state == .unavailable)
-                let again = await expectBackendError { try await registry.route(model: "mock-model") }
+                let again = await expectBackendError { try registry.route(model: "mock-model") }
                 #expect(again?.code == .unavailable)
             }
         }
@@ -281,7 +281,7 @@ struct BackendRegistryTests {
                 try await withRegistry(configuration(ollama: ollama)) { registry in
                     let recorder = ChangeRecorder(registry.stateChanges)
                     await registry.detectNow()
-                    let before = try await registry.route()
+                    let before = try registry.route()
                     #expect(before.backendName == "ollama")
 
                     // Add llama.cpp first in preference: detected at once, ollama keeps its state
@@ -290,7 +290,7 @@ struct BackendRegistryTests {
                     )
                     #expect(await registry.status().map(\.state) == [.ready, .ready])
                     #expect(ollama.calls(.ollamaTags) == 1)
-                    let after = try await registry.route()
+                    let after = try registry.route()
                     #expect(after.backendName == "llamacpp")
 
                     // Remove ollama: reported down
@@ -299,7 +299,7 @@ struct BackendRegistryTests {
                     await awaitCondition("ollama reported down") {
                         recorder.changes(of: "ollama").last?.state == .unavailable
                     }
-                    let error = await expectBackendError { try await registry.route(model: "o") }
+                    let error = await expectBackendError { try registry.route(model: "o") }
                     #expect(error?.code == .modelNotFound)
                     #expect(await registry.configuration.preference == ["llamacpp"])
                 }

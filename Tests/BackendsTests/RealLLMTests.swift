@@ -79,7 +79,7 @@ struct RealLLMTests {
     func unknownModel() async throws {
         try await withRegistry(configuration()) { registry in
             await registry.detectNow()
-            let error = await expectBackendError { try await registry.route(model: "no-such-model") }
+            let error = await expectBackendError { try registry.route(model: "no-such-model") }
             #expect(error?.code == .modelNotFound)
         }
     }

@@ -108,8 +108,10 @@ struct ProviderTests {
         #expect(job["status"] as? String == "completed")
         #expect(job["model"] as? String == "mock-model")
         #expect(job["completion_tokens"] as? Int == 5)
-        let kinds = try rig.journal().filter { ($0["data"] as? [String: Any])?["id"] as? String == id }.map { $0["kind"] as? String ?? "" }
-        #expect(kinds == ["job.received", "job.admitted", "job.started", "job.completed"])
+        let entries = try rig.journal().filter { ($0["data"] as? [String: Any])?["id"] as? String == id }
+        #expect(entries.map { $0["kind"] as? String ?? "" } == ["job.received", "job.admitted", "job.started", "job.completed"])
+        // A slot was free: the job started in the write that admitted it.
+        #expect(Set(entries.prefix(3).compactMap { $0["time"] as? String }).count == 1)
         #expect(try rig.metric("pylon_provider_jobs_finished_total", label: "outcome=\"completed\"") == 1)
     }
 
@@ -254,6 +256,15 @@ struct ProviderTests {
         // Both admitted jobs finish, in order.
         #expect(await rig.customer.awaitStatus("success", for: first) != nil)
         #expect(await rig.customer.awaitStatus("success", for: second, timeout: .seconds(30)) != nil)
+        // The second waited for the slot: it started when the first was done, not when admitted.
+        let journal = try rig.journal()
+        func seq(_ kind: String, _ id: String) -> Int? {
+            journal.first { $0["kind"] as? String == kind && ($0["data"] as? [String: Any])?["id"] as? String == id }?["seq"] as? Int
+        }
+        let firstDone = try #require(seq("job.completed", first))
+        let secondAdmitted = try #require(seq("job.admitted", second))
+        let secondStarted = try #require(seq("job.started", second))
+        #expect(secondAdmitted < firstDone && firstDone < secondStarted)
     }
 
     @Test("partial feedback streams the output while a slow job runs")

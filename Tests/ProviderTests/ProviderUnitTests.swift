@@ -174,6 +174,75 @@ struct SchedulerTests {
         #expect(await scheduler.next() == nil)
     }
 
+    @Test("a reserved slot: only when one is free and nothing waits; its job runs before the queue; release gives it back")
+    func reservation() async throws {
+        let scheduler = JobScheduler(slots: 2, maxQueue: 1)
+        // A free slot and an empty queue: reserved, and counted against room and slots
+        guard let first = mustReserve(scheduler, "a free slot and an empty queue give a reservation") else { return }
+        try scheduler.enqueue(item("queued-1"))
+        #expect(!reserves(scheduler), "a job waits in the queue: no reservation jumps it")
+        let running = try #require(await scheduler.next())
+        #expect(running.item.id == "queued-1")
+        #expect(scheduler.hasRoom, "one running, one reserved: the queue's one place is left")
+        try scheduler.enqueue(item("queued-2"))
+        #expect(!scheduler.hasRoom)
+        #expect(throws: SchedulerBusy.self) { try scheduler.enqueue(item("queued-3")) }
+        // The reserved job comes with its reservation: it runs next, ahead of the queue, although
+        // the queued job arrived first
+        scheduler.enqueue(item("admitted"), reservation: first)
+        #expect(scheduler.snapshot().queued.map(\.id) == ["admitted", "queued-2"])
+        let next = try #require(await scheduler.next())
+        #expect(next.item.id == "admitted")
+        #expect(scheduler.snapshot().running.map(\.id).sorted() == ["admitted", "queued-1"])
+        // No slot free: no reservation
+        scheduler.finish("queued-1")
+        let third = try #require(await scheduler.next())
+        #expect(third.item.id == "queued-2")
+        #expect(!reserves(scheduler))
+        // A released reservation frees its slot for the queue at once
+        scheduler.finish("admitted")
+        guard let spare = mustReserve(scheduler, "a slot freed up: it can be reserved") else { return }
+        try scheduler.enqueue(item("queued-4"))
+        async let fourth = scheduler.next()
+        try await Task.sleep(for: .milliseconds(20))
+        scheduler.release(spare)
+        #expect(await fourth?.item.id == "queued-4")
+    }
+
+    @Test("a job that took a reserved slot is cancelled and drained like a queued one; close refuses reservations")
+    func reservationCancelAndDrain() async throws {
+        let scheduler = JobScheduler(slots: 1, maxQueue: 2)
+        guard let reservation = mustReserve(scheduler, "a free slot and an empty queue give a reservation") else { return }
+        scheduler.enqueue(item("admitted"), reservation: reservation)
+        #expect(scheduler.inFlight().items.map(\.id) == ["admitted"])
+        guard case .removedFromQueue(let removed) = scheduler.cancel("admitted", reason: "deleted") else {
+            Issue.record("a job holding a reserved slot, not started yet, is removed like a queued one")
+            return
+        }
+        #expect(removed.id == "admitted")
+        #expect(scheduler.snapshot().queued.isEmpty && scheduler.counts.queued == 0)
+        guard let again = mustReserve(scheduler, "the cancelled job's slot is free again") else { return }
+        scheduler.enqueue(item("again"), reservation: again)
+        #expect(scheduler.drainQueue().map(\.id) == ["again"])
+        #expect(scheduler.counts.queued == 0 && scheduler.hasRoom)
+        scheduler.close()
+        #expect(!reserves(scheduler))
+    }
+
+    /// A reservation, or nil with `expectation` recorded as failed.
+    func mustReserve(_ scheduler: JobScheduler, _ expectation: Comment) -> SlotReservation? {
+        let reservation = scheduler.reserveSlot()
+        if reservation == nil { Issue.record(expectation) }
+        return reservation
+    }
+
+    /// Whether a slot can be reserved now (the reservation is given back at once).
+    func reserves(_ scheduler: JobScheduler) -> Bool {
+        guard let reservation = scheduler.reserveSlot() else { return false }
+        scheduler.release(reservation)
+        return true
+    }
+
     @Test("the cancellation watcher's wait: returns when the jobs in flight change or the scheduler closes, not before")
     func waitForChange() async throws {
         let scheduler = JobScheduler(slots: 1, maxQueue: 4)

@@ -70,6 +70,26 @@ struct PromiseTests {
         #expect(await promise.wait(timeout: .zero) == 1)
     }
 
+    @Test("whenFulfilled: a callback set before the value runs in the fulfil that sets it, one set after runs at once; each once")
+    func callbacks() async {
+        let promise = Promise<String>()
+        let calls = Mutex<[String]>([])
+        promise.whenFulfilled { value in calls.withLock { $0.append("early \(value)") } }
+        promise.whenFulfilled { value in calls.withLock { $0.append("second \(value)") } }
+        #expect(calls.withLock { $0 }.isEmpty, "nothing runs before the value is there")
+        #expect(promise.fulfill("a"))
+        #expect(calls.withLock { $0 } == ["early a", "second a"])
+        #expect(!promise.fulfill("b"))
+        promise.whenFulfilled { value in calls.withLock { $0.append("late \(value)") } }
+        #expect(calls.withLock { $0 } == ["early a", "second a", "late a"], "the losing fulfil calls nobody again")
+        // An optional value of nil is a value too
+        let optional = Promise<Int?>()
+        let got = Mutex<[Int?]>([])
+        optional.whenFulfilled { value in got.withLock { $0.append(value) } }
+        optional.fulfill(nil)
+        #expect(got.withLock { $0 } == [nil])
+    }
+
     @Test("values of any type come back as they were set: optionals (nil included), tuples, errors in results")
     func valueTypes() async {
         let unset = Promise<Int?>()

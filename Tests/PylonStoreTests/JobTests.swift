@@ -93,6 +93,44 @@ struct JobTests {
         #expect(try store.journal().map(\.kind) == ["job.received", "job.admitted", "job.started", "job.completed"])
     }
 
+    @Test("a job with a slot free starts as it is admitted: running, job.started after job.admitted, one transaction")
+    func admitStarting() throws {
+        let fixture = try Fixture()
+        let store = fixture.store
+        let event = request()
+        // When a free job is admitted with its route
+        let admitted = try store.admit(newJob(event), startingOn: JobStart(model: "llama3.2:1b", backend: "ollama"))
+        // Then it runs on that model from the admission's moment, and the journal says it started
+        let job = try #require(try store.job(id: event.id))
+        #expect(job.status == .running)
+        #expect(job.model == "llama3.2:1b" && job.backend == "ollama")
+        #expect(job.startedAt == TestClock.start && job.admittedAt == TestClock.start)
+        #expect(admitted.data["status"] == .string("queued"), "admission decided queued; the start follows it")
+        let journal = try store.journal()
+        #expect(journal.map(\.kind) == ["job.received", "job.admitted", "job.started"])
+        #expect(journal.map(\.time) == Array(repeating: TestClock.start, count: 3))
+        #expect(journal.last?.data == .object([.init("id", .string(event.id.hex)), .init("model", .string("llama3.2:1b")), .init("backend", .string("ollama"))]))
+        // It cannot start twice; it completes as any started job
+        #expect(storeError { try store.start(jobID: event.id, model: "m", backend: "b") }?.code == .invalidTransition)
+        fixture.clock.advance(0.1)
+        try store.complete(jobID: event.id, JobCompletion(resultEventID: resultID(3), durationMs: 100))
+        // And the journal alone rebuilds the same state
+        #expect(try JournalReplay.rebuild(from: store.journal()) == store.snapshot())
+    }
+
+    @Test("a start at admission needs a free job, a model and a backend; a refused one writes nothing")
+    func admitStartingRefused() throws {
+        let store = try Fixture().store
+        let priced = request()
+        let error = storeError { try store.admit(newJob(priced, price: 2000), startingOn: JobStart(model: "m", backend: "b")) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("paid") == true)
+        let unnamed = request("Say something else")
+        #expect(storeError { try store.admit(newJob(unnamed), startingOn: JobStart(model: "", backend: "b")) }?.code == .invalidArgument)
+        #expect(try store.hasProcessed(priced.id) == false && store.hasProcessed(unnamed.id) == false)
+        #expect(try store.journal().isEmpty)
+    }
+
     @Test("a completion with a payment records the earning and payment.received in the same transaction")
     func completeWithPayment() throws {
         let store = try Fixture().store

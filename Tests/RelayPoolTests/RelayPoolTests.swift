@@ -384,6 +384,19 @@ struct RelayPoolTests {
             let report = await pool.publish(TestEvents.note(.generate()), timeout: .seconds(2))
             #expect(report.succeeded)
             #expect(report.outcomes.count == 2)
+            // So does publishing without waiting: the report comes when the live relay answered
+            // and the dead one's time ran out, or at once on the first acceptance.
+            let started = ContinuousClock.now
+            let all = await withCheckedContinuation { continuation in
+                pool.publish(TestEvents.note(.generate()), timeout: .milliseconds(800)) { continuation.resume(returning: $0) }
+            }
+            #expect(ContinuousClock.now - started >= .milliseconds(800))
+            #expect(all.outcomes.count == 2 && all.acceptedBy.map(\.string) == [relay.url])
+            #expect(all.outcomes.values.contains(.timedOut))
+            let first = await withCheckedContinuation { continuation in
+                pool.publish(TestEvents.note(.generate()), timeout: .seconds(30), waitForAll: false) { continuation.resume(returning: $0) }
+            }
+            #expect(first.succeeded && first.outcomes.count == 2, "\(first.failureSummary)")
         }
     }
 }
