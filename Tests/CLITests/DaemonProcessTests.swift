@@ -267,7 +267,7 @@ enum RawSocket {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
         }
-        guard connected else { throw POSIXError(.ECONNREFUSED) }
+        guard connected else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
         let payload = Array((lines.joined(separator: "\n") + "\n").utf8)
         _ = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         var received = [UInt8]()
