@@ -13,7 +13,9 @@
 # side by side. Repeated rounds (--concurrency "1 1 1 1 1") show whether memory grows with jobs.
 #
 #   scripts/bench-provider.sh [--jobs N] [--customers K] [--concurrency "1 4 16"] [--only pylon|dvm]
-#                             [--no-build] [--no-quickack]
+#                             [--max-tokens T] [--no-build] [--no-quickack]
+#
+# Each job asks for T tokens (default 16); the mock streams them as one server-sent event each.
 #
 # Delayed ACKs: rust-nostr's relay writes without TCP_NODELAY, so an answer that reaches it less
 # than ~40 ms after it sent the customer the OK for its request waits (Nagle) for the customer's
@@ -33,6 +35,7 @@ ONLY=""
 BUILD=1
 QUICKACK=1
 CONCURRENCY="1 4 16"
+MAX_TOKENS=16
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
         --customers) CUSTOMERS="${2:?--customers needs a number}"; shift 2 ;;
         --concurrency) CONCURRENCY="${2:?--concurrency needs numbers, e.g. \"1 4 16\"}"; shift 2 ;;
         --only) ONLY="${2:?--only needs pylon or dvm}"; shift 2 ;;
+        --max-tokens) MAX_TOKENS="${2:?--max-tokens needs a number}"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-quickack) QUICKACK=0; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -47,8 +51,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$ONLY" in ""|pylon|dvm) ;; *) echo "bench-provider.sh: --only takes pylon or dvm" >&2; exit 2 ;; esac
-[[ "$JOBS" =~ ^[1-9][0-9]*$ && "$CUSTOMERS" =~ ^[1-9][0-9]*$ && "$CONCURRENCY" =~ ^[1-9][0-9]*( [1-9][0-9]*)*$ ]] \
-    || { echo "bench-provider.sh: --jobs, --customers and --concurrency take positive numbers" >&2; exit 2; }
+[[ "$JOBS" =~ ^[1-9][0-9]*$ && "$CUSTOMERS" =~ ^[1-9][0-9]*$ && "$CONCURRENCY" =~ ^[1-9][0-9]*( [1-9][0-9]*)*$
+    && "$MAX_TOKENS" =~ ^[1-9][0-9]*$ ]] \
+    || { echo "bench-provider.sh: --jobs, --customers, --concurrency and --max-tokens take positive numbers" >&2; exit 2; }
 RUN_PYLON=1; RUN_DVM=1
 [ "$ONLY" = dvm ] && RUN_PYLON=0
 [ "$ONLY" = pylon ] && RUN_DVM=0
@@ -121,7 +126,7 @@ MOCK_PID=$!; PIDS+=("$MOCK_PID")
 MOCK_PORT=$(first_line "$TMP/mock.out" "$MOCK_PID" 30 | json_field port) || die "the mock LLM did not start" "$TMP/mock.log"
 MOCK_URL="http://127.0.0.1:$MOCK_PORT"
 
-echo "== provider benchmark: $JOBS kind 5050 jobs per round, $CUSTOMERS customers, relay $RELAY_URL (rust-nostr LocalRelay), mock LLM $MOCK_URL (zero delay)"
+echo "== provider benchmark: $JOBS kind 5050 jobs per round ($MAX_TOKENS tokens each), $CUSTOMERS customers, relay $RELAY_URL (rust-nostr LocalRelay), mock LLM $MOCK_URL (zero delay)"
 echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; TCP: $ACKS"
 RESULTS="$TMP/results.tsv"
 : > "$RESULTS"
@@ -143,7 +148,7 @@ rounds() {
         idle=$(rss_mb "$pid" VmRSS)
         p0=$(cpu_ticks "$pid"); r0=$(cpu_ticks "$RELAY_PID")
         out=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs "$JOBS" \
-            --concurrency "$c" --customers "$CUSTOMERS") || die "bench_customers.py failed for $name at concurrency $c"
+            --concurrency "$c" --customers "$CUSTOMERS" --max-tokens "$MAX_TOKENS") || die "bench_customers.py failed for $name at concurrency $c"
         p1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "$RELAY_PID")
         peak=$(rss_mb "$pid" VmHWM)
         anon=$(rss_mb "$pid" RssAnon)

@@ -157,11 +157,20 @@ public final class PylonStore: Sendable {
         var lastSeq: Int64?
         let value: T
         do {
-            value = try writer.write { db in
-                let context = WriteContext(db: db, now: Timestamp.rounded(clock()))
-                let value = try body(context)
-                lastSeq = context.lastSeq
-                return value
+            value = try writer.writeWithoutTransaction { db in
+                // BEGIN and COMMIT as cached statements: GRDB's transaction helper prepares
+                // (parses) both again for every transaction.
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+                do {
+                    let context = WriteContext(db: db, now: Timestamp.rounded(clock()))
+                    let value = try body(context)
+                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                    lastSeq = context.lastSeq
+                    return value
+                } catch {
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+                    throw error
+                }
             }
         } catch {
             throw Self.wrap(error, operation)

@@ -248,6 +248,9 @@ struct JobTests {
         #expect(error?.code == .duplicate)
         #expect(try Everything(store) == before)
         #expect(try store.job(id: event.id)?.status == .running)
+        // And no transaction is left open: the next write commits
+        try store.complete(jobID: event.id, JobCompletion(resultEventID: resultID(3), durationMs: 1))
+        #expect(try store.job(id: event.id)?.status == .completed)
     }
 
     @Test("unknown jobs are not_found; bad arguments are invalid_argument; neither writes")
