@@ -15,6 +15,7 @@ public struct OllamaBackend: InferenceBackend {
     public let name = BackendName.ollama
     public let baseURL: String
     let transport: HTTPTransport
+    let chat: HTTPTransport.Endpoint
 
     /// - Parameters:
     ///   - baseURL: Ollama's base URL, e.g. `http://127.0.0.1:11434`.
@@ -35,6 +36,7 @@ public struct OllamaBackend: InferenceBackend {
             timeouts: timeouts,
             limits: limits
         )
+        self.chat = transport.endpoint("/api/chat")
     }
 
     public func models() async throws(BackendError) -> [String] {
@@ -56,7 +58,7 @@ public struct OllamaBackend: InferenceBackend {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "accept", value: "application/x-ndjson")
         headers.add(name: "user-agent", value: "pylon")
-        let http = try transport.post("/api/chat", headers: headers, body: OllamaWire.ChatRequest(request, model: model).encoded())
+        let http = try transport.post(chat, headers: headers, body: OllamaWire.ChatRequest(request, model: model).encoded())
         let transport = self.transport
         return try await transport.stream(
             http,

@@ -26,6 +26,7 @@ public struct OpenAIBackend: InferenceBackend {
     public let baseURL: String
     public let flavor: Flavor
     let transport: HTTPTransport
+    let chat: HTTPTransport.Endpoint
     let apiKey: APIKey?
     let apiKeyEnv: String?
 
@@ -61,6 +62,7 @@ public struct OpenAIBackend: InferenceBackend {
             timeouts: timeouts,
             limits: limits
         )
+        self.chat = transport.endpoint("/v1/chat/completions")
     }
 
     private var authHeaders: HTTPHeaders {
@@ -101,7 +103,7 @@ public struct OpenAIBackend: InferenceBackend {
         headers.add(name: "accept", value: "text/event-stream")
         headers.add(name: "user-agent", value: "pylon")
         let http = try transport.post(
-            "/v1/chat/completions", headers: headers, body: OpenAIWire.ChatRequest(request, includeTopK: flavor == .llamacpp).encoded())
+            chat, headers: headers, body: OpenAIWire.ChatRequest(request, includeTopK: flavor == .llamacpp).encoded())
         let transport = self.transport
         let apiKeyEnv = self.apiKeyEnv
         return try await transport.stream(

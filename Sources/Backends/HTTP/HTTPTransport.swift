@@ -58,15 +58,30 @@ struct HTTPTransport: Sendable {
         return root + path
     }
 
-    /// A POST of `body` to `root + path`, or an `unavailable` error for an invalid configured URL.
-    func post(_ path: String, headers: HTTPHeaders, body: ByteBuffer) throws(BackendError) -> HTTPClient.Request {
-        let target = try url(path)
+    /// A path on the server with its URL parsed once, for the request every job makes (parsing
+    /// a URL with Foundation for each request showed in the provider's profile).
+    struct Endpoint: Sendable {
+        let path: String
+        /// nil when the configured URL, with the path, is not a valid URL.
+        let url: URL?
+    }
+
+    func endpoint(_ path: String) -> Endpoint {
+        Endpoint(path: path, url: root.flatMap { URL(string: $0 + path) })
+    }
+
+    /// A POST of `body` to the endpoint, or an `unavailable` error for an invalid configured URL.
+    func post(_ endpoint: Endpoint, headers: HTTPHeaders, body: ByteBuffer) throws(BackendError) -> HTTPClient.Request {
+        let invalid = BackendError(
+            .unavailable, "The \(backend) URL \"\(configuredURL)\" is not valid; fix [backends] in config.toml.", backend: backend)
+        guard let url = endpoint.url else {
+            _ = try self.url(endpoint.path)  // the message for a URL that is not http(s) at all
+            throw invalid
+        }
         do {
-            return try HTTPClient.Request(url: target, method: .POST, headers: headers, body: .byteBuffer(body))
+            return try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
         } catch {
-            throw BackendError(
-                .unavailable, "The \(backend) URL \"\(configuredURL)\" is not valid; fix [backends] in config.toml.",
-                backend: backend, cause: error)
+            throw BackendError(invalid.code, invalid.message, backend: backend, cause: error)
         }
     }
 
