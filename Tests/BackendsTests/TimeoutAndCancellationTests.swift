@@ -68,6 +68,28 @@ struct TimeoutAndCancellationTests {
         }
     }
 
+    @Test("a server that keeps sending after its last message is cut off after 64 KB, and the answer stands", arguments: [
+        OpenAIBackend.Flavor.llamacpp, .openai,
+    ])
+    func chatterAfterDone(flavor: OpenAIBackend.Flavor) async throws {
+        try await withMockServer({ $0.hang = .chatterAfterFinal }) { server in
+            try await withClient { client in
+                let ollama = OllamaBackend(baseURL: server.baseURL, client: client, timeouts: fast())
+                let openAI = OpenAIBackend(flavor: flavor, baseURL: server.baseURL, client: client, timeouts: fast())
+                for backend in [ollama, openAI] as [any InferenceBackend] {
+                    let start = ContinuousClock.now
+                    let result = try await backend.complete(InferenceRequest(prompt: prompt, model: "mock-model"))
+                    #expect(result.text == MockLLMServer.expectedText(prompt: prompt, count: 8))
+                    #expect(result.finishReason == .stop)
+                    #expect(ContinuousClock.now - start < .seconds(3))
+                }
+                // Both streams were cut off by the reader: the server never got to end one.
+                #expect(await awaitCondition(timeout: .seconds(5)) { server.streamsAborted == 2 })
+                #expect(server.streamsCompleted == 0, "\(server.bytesAfterFinal) bytes sent after the answers")
+            }
+        }
+    }
+
     @Test("the request's deadline bounds the whole answer")
     func deadline() async throws {
         try await withMockServer({ behavior in

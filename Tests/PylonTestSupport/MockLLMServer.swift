@@ -38,6 +38,8 @@ public final class MockLLMServer: Sendable {
         case afterTokens(Int)
         /// Sends the whole answer, end marker included, but never ends the body.
         case afterFinal
+        /// Sends the whole answer, then keeps sending empty lines (at most 256 MB) instead of ending.
+        case chatterAfterFinal
     }
 
     /// A broken chat stream.
@@ -92,6 +94,7 @@ public final class MockLLMServer: Sendable {
         var streamsCompleted = 0
         var streamsAborted = 0
         var tokensSent = 0
+        var bytesAfterFinal = 0
     }
 
     private struct Running {
@@ -198,6 +201,8 @@ public final class MockLLMServer: Sendable {
     public var streamsAborted: Int { state.withLock { $0.streamsAborted } }
     /// Tokens written, over all chats.
     public var tokensSent: Int { state.withLock { $0.tokensSent } }
+    /// Bytes written after the end of an answer (``Hang/chatterAfterFinal``), over all chats.
+    public var bytesAfterFinal: Int { state.withLock { $0.bytesAfterFinal } }
 
     /// The pieces an answer to `prompt` consists of: its words, cycled, the first without and the
     /// others with a leading space.
@@ -386,6 +391,13 @@ public final class MockLLMServer: Sendable {
             if behavior.hang == .afterTokens(answer.tokens.count) { try await Self.stall() }
             try await writer.write(ByteBuffer(string: answer.finalLines(usage: usage)))
             if behavior.hang == .afterFinal { try await Self.stall() }
+            if behavior.hang == .chatterAfterFinal {
+                let lines = ByteBuffer(repeating: UInt8(ascii: "\n"), count: 16 * 1024)
+                for _ in 0..<(256 * 1024 * 1024 / lines.readableBytes) {
+                    try await writer.write(lines)
+                    state.withLock { $0.bytesAfterFinal += lines.readableBytes }
+                }
+            }
             try await writer.finish(nil)
             state.withLock { $0.streamsCompleted += 1 }
         } catch {

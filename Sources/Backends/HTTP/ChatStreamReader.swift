@@ -101,7 +101,11 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
         case .none: break
         case .activity: watchdog.activity()
         case .finished(let summary): watchdog.finished(summary)
-        case .fail(let error): task.fail(reason: error)
+        case .fail(let error):
+            // A failed future is how a delegate ends the request from here: AsyncHTTPClient
+            // closes the connection and fails the task with the error at once. (`task.fail`
+            // while a part is being delivered only takes effect once the body has ended.)
+            return task.eventLoop.makeFailedFuture(error)
         }
         return task.eventLoop.makeSucceededVoidFuture()
     }
