@@ -62,10 +62,9 @@ final class PendingPublish: Sendable {
     func retried() -> Int { attemptCount.withLock { $0 += 1; return $0 } }
 }
 
-/// Gathers the relays' answers to one event for a caller that does not wait
-/// (``RelayPool/publish(_:extraRelays:timeout:waitForAll:completion:)``): reports once, when every
-/// relay answered, the first accepted (unless waiting for all), or the timeout passed (the
-/// relays that had not answered count as timed out).
+/// Gathers the relays' answers to one published event without a task waiting for them: reports
+/// once, when every relay answered, the first accepted (unless waiting for all), the timeout
+/// passed or the caller stopped (the relays that had not answered count as timed out).
 final class PublishCollector: Sendable {
     private struct State {
         var outcomes: [RelayURL: RelayPublishOutcome] = [:]
@@ -89,15 +88,20 @@ final class PublishCollector: Sendable {
     /// Arms the timeout; with no relay at all, reports at once.
     func start(timeout: Duration) {
         guard !relays.isEmpty else {
-            finish { _ in true }
+            stop()
             return
         }
-        let timer = LoopTimer.after(timeout) { [weak self] in self?.finish { _ in true } }
+        let timer = LoopTimer.after(timeout) { [weak self] in self?.stop() }
         let late = state.withLock { state in
             state.timer = timer
             return state.reported
         }
         if late { timer.cancel() }
+    }
+
+    /// Reports now (the caller stopped waiting).
+    func stop() {
+        finish { _ in true }
     }
 
     /// One relay's answer.

@@ -187,31 +187,12 @@ public final class RelayPool: Service, Sendable {
     /// until the first relay accepts). Relays that do not answer in time keep trying in the
     /// background until the event expires.
     public func publish(_ event: Event, extraRelays: [RelayURL] = [], timeout: Duration? = nil, waitForAll: Bool = true) async -> PublishReport {
-        let pending = send(event, extraRelays: extraRelays)
-        let timeout = timeout ?? core.configuration.publishTimeout
-        let outcomes: [RelayURL: RelayPublishOutcome]
-        if pending.count == 1, let (url, item) = pending.first {
-            // One relay (the common case): wait for it here, without a task group.
-            outcomes = [url: await item.promise.wait(timeout: timeout) ?? .timedOut]
-        } else {
-            outcomes = await withTaskGroup(of: (RelayURL, RelayPublishOutcome).self) { group in
-                for (url, item) in pending {
-                    group.addTask { (url, await item.promise.wait(timeout: timeout) ?? .timedOut) }
-                }
-                var outcomes: [RelayURL: RelayPublishOutcome] = [:]
-                for await (url, outcome) in group {
-                    outcomes[url] = outcome
-                    if !waitForAll && outcome.isAccepted {
-                        group.cancelAll()
-                    }
-                }
-                return outcomes
-            }
-        }
-        if !outcomes.values.contains(where: \.isAccepted) {
-            core.logger.warning("no relay accepted an event", metadata: ["event.id": "\(event.id)", "event.kind": "\(event.kind)"])
-        }
-        return PublishReport(eventID: event.id, outcomes: outcomes)
+        let report = Promise<PublishReport>()
+        let collector = collect(event, extraRelays: extraRelays, timeout: timeout, waitForAll: waitForAll) { report.fulfill($0) }
+        if let done = await report.wait() { return done }
+        // Cancelled: report now, the relays that have not answered as timed out.
+        collector.stop()
+        return report.current ?? PublishReport(eventID: event.id, outcomes: [:])
     }
 
     /// Publishes as ``publish(_:extraRelays:timeout:waitForAll:)`` does, without waiting: the
@@ -222,6 +203,14 @@ public final class RelayPool: Service, Sendable {
         _ event: Event, extraRelays: [RelayURL] = [], timeout: Duration? = nil, waitForAll: Bool = true,
         completion: @escaping @Sendable (PublishReport) -> Void
     ) {
+        _ = collect(event, extraRelays: extraRelays, timeout: timeout, waitForAll: waitForAll, completion: completion)
+    }
+
+    /// Queues the event for the relays and gathers their answers into one report (both publishes).
+    private func collect(
+        _ event: Event, extraRelays: [RelayURL], timeout: Duration?, waitForAll: Bool,
+        completion: @escaping @Sendable (PublishReport) -> Void
+    ) -> PublishCollector {
         let pending = send(event, extraRelays: extraRelays)
         let logger = core.logger
         let collector = PublishCollector(event: event, relays: pending.map(\.0), waitForAll: waitForAll) { report in
@@ -234,6 +223,7 @@ public final class RelayPool: Service, Sendable {
         for (url, item) in pending {
             item.promise.whenFulfilled { collector.record(url, $0) }
         }
+        return collector
     }
 
     /// Serializes `event` once and queues it for the configured relays and `extraRelays`.

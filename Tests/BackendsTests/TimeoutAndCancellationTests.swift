@@ -49,11 +49,13 @@ struct TimeoutAndCancellationTests {
         }
     }
 
-    @Test("a server that never ends the body after its last message still gives the answer", arguments: [
-        OpenAIBackend.Flavor.llamacpp, .openai,
-    ])
-    func stallAfterDone(flavor: OpenAIBackend.Flavor) async throws {
-        try await withMockServer({ $0.hang = .afterFinal }) { server in
+    /// `afterFinal`: the server goes silent without ending the body (the drain's grace ends it);
+    /// `chatterAfterFinal`: it keeps sending empty lines (cut off after 64 KB).
+    @Test(
+        "a server that does not end the body after its last message, silent or sending on, still gives the answer",
+        arguments: [MockLLMServer.Hang.afterFinal, .chatterAfterFinal], [OpenAIBackend.Flavor.llamacpp, .openai])
+    func noEndAfterDone(hang: MockLLMServer.Hang, flavor: OpenAIBackend.Flavor) async throws {
+        try await withMockServer({ $0.hang = hang }) { server in
             try await withClient { client in
                 let ollama = OllamaBackend(baseURL: server.baseURL, client: client, timeouts: fast())
                 let openAI = OpenAIBackend(flavor: flavor, baseURL: server.baseURL, client: client, timeouts: fast())
@@ -64,28 +66,11 @@ struct TimeoutAndCancellationTests {
                     #expect(result.finishReason == .stop)
                     #expect(ContinuousClock.now - start < .seconds(3))
                 }
-            }
-        }
-    }
-
-    @Test("a server that keeps sending after its last message is cut off after 64 KB, and the answer stands", arguments: [
-        OpenAIBackend.Flavor.llamacpp, .openai,
-    ])
-    func chatterAfterDone(flavor: OpenAIBackend.Flavor) async throws {
-        try await withMockServer({ $0.hang = .chatterAfterFinal }) { server in
-            try await withClient { client in
-                let ollama = OllamaBackend(baseURL: server.baseURL, client: client, timeouts: fast())
-                let openAI = OpenAIBackend(flavor: flavor, baseURL: server.baseURL, client: client, timeouts: fast())
-                for backend in [ollama, openAI] as [any InferenceBackend] {
-                    let start = ContinuousClock.now
-                    let result = try await backend.complete(InferenceRequest(prompt: prompt, model: "mock-model"))
-                    #expect(result.text == MockLLMServer.expectedText(prompt: prompt, count: 8))
-                    #expect(result.finishReason == .stop)
-                    #expect(ContinuousClock.now - start < .seconds(3))
+                if hang == .chatterAfterFinal {
+                    // Both streams were cut off by the reader: the server never got to end one.
+                    #expect(await awaitCondition(timeout: .seconds(5)) { server.streamsAborted == 2 })
+                    #expect(server.streamsCompleted == 0, "\(server.bytesAfterFinal) bytes sent after the answers")
                 }
-                // Both streams were cut off by the reader: the server never got to end one.
-                #expect(await awaitCondition(timeout: .seconds(5)) { server.streamsAborted == 2 })
-                #expect(server.streamsCompleted == 0, "\(server.bytesAfterFinal) bytes sent after the answers")
             }
         }
     }

@@ -8,10 +8,9 @@ import Synchronization
 /// lines, decodes them and hands each piece of output to `onToken` right there. No task, async
 /// sequence or thread hop per request or per chunk; the caller awaits one future.
 ///
-/// It reports progress to the call's ``Watchdog`` and turns everything that can go wrong on the
-/// wire into a ``BackendError`` (the request fails with it), except what the transport itself
-/// reports (a refused or broken connection), which ``HTTPTransport`` maps knowing whether a
-/// response had started.
+/// It reports progress to the call's ``Watchdog`` and fails the request with what the decoder
+/// refuses (a ``BackendError``) or a ``LineTooLong``; ``HTTPTransport`` maps that and what the
+/// transport itself reports (a refused or broken connection), knowing whether a response started.
 final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientResponseDelegate, Sendable {
     typealias Response = InferenceSummary
 
@@ -45,7 +44,6 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
     private let watchdog: Watchdog
     private let makeDecoder: @Sendable (HTTPHeaders) -> StreamDecoder
     private let classify: @Sendable (HTTPResponseStatus, ByteBuffer) -> BackendError
-    private let lineTooLong: BackendError
     /// Called with the reader's lock held, on the event loop; it must not call back into the reader.
     private let onToken: @Sendable (String) -> Void
 
@@ -53,7 +51,6 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
         start: ContinuousClock.Instant,
         watchdog: Watchdog,
         maxLineBytes: Int,
-        lineTooLong: BackendError,
         makeDecoder: @escaping @Sendable (HTTPHeaders) -> StreamDecoder,
         classify: @escaping @Sendable (HTTPResponseStatus, ByteBuffer) -> BackendError,
         onToken: @escaping @Sendable (String) -> Void
@@ -62,7 +59,6 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
         self.watchdog = watchdog
         self.makeDecoder = makeDecoder
         self.classify = classify
-        self.lineTooLong = lineTooLong
         self.onToken = onToken
         self.state = Mutex(State(splitter: LineSplitter(maxLineBytes: maxLineBytes)))
     }
@@ -164,10 +160,8 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
                 if let text = try decoder.decode(line: line) { emit(text, &state) }
                 if decoder.isDone { break }
             }
-        } catch let error as BackendError {
-            return .fail(error)
         } catch {
-            return .fail(lineTooLong)
+            return .fail(error)
         }
         if decoder.isDone { return .finished(summary(state, decoder)) }
         // The idle deadline runs once output has started; before, the first-token one does.

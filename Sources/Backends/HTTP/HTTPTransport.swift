@@ -48,14 +48,16 @@ struct HTTPTransport: Sendable {
 
     /// `root + path`, or an `unavailable` error for an invalid configured URL.
     func url(_ path: String) throws(BackendError) -> String {
-        guard let root else {
-            throw BackendError(
-                .unavailable,
-                "The \(backend) URL \"\(configuredURL)\" is not an http(s) URL; fix [backends] in config.toml.",
-                backend: backend
-            )
-        }
+        guard let root else { throw invalidURL() }
         return root + path
+    }
+
+    /// The error for a configured URL that cannot be used.
+    private func invalidURL(cause: (any Error)? = nil) -> BackendError {
+        let what = root == nil ? "is not an http(s) URL" : "is not valid"
+        return BackendError(
+            .unavailable, "The \(backend) URL \"\(configuredURL)\" \(what); fix [backends] in config.toml.", backend: backend,
+            cause: cause)
     }
 
     /// A path on the server with its URL parsed once, for the request every job makes (parsing
@@ -72,16 +74,11 @@ struct HTTPTransport: Sendable {
 
     /// A POST of `body` to the endpoint, or an `unavailable` error for an invalid configured URL.
     func post(_ endpoint: Endpoint, headers: HTTPHeaders, body: ByteBuffer) throws(BackendError) -> HTTPClient.Request {
-        let invalid = BackendError(
-            .unavailable, "The \(backend) URL \"\(configuredURL)\" is not valid; fix [backends] in config.toml.", backend: backend)
-        guard let url = endpoint.url else {
-            _ = try self.url(endpoint.path)  // the message for a URL that is not http(s) at all
-            throw invalid
-        }
+        guard let url = endpoint.url else { throw invalidURL() }
         do {
             return try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
         } catch {
-            throw BackendError(invalid.code, invalid.message, backend: backend, cause: error)
+            throw invalidURL(cause: error)
         }
     }
 
@@ -185,13 +182,8 @@ struct HTTPTransport: Sendable {
         let watchdog = Watchdog(
             start: start, firstToken: timeouts.firstToken, idle: timeouts.idle, end: deadline ?? start + timeouts.total)
         let reader = ChatStreamReader(
-            start: start, watchdog: watchdog, maxLineBytes: limits.maxLineBytes,
-            lineTooLong: BackendError(
-                .badResponse,
-                "\(subject) at \(configuredURL) sent a line longer than \(limits.maxLineBytes) bytes; pylon stopped reading.",
-                backend: backend
-            ),
-            makeDecoder: makeDecoder, classify: classify, onToken: onToken)
+            start: start, watchdog: watchdog, maxLineBytes: limits.maxLineBytes, makeDecoder: makeDecoder, classify: classify,
+            onToken: onToken)
         // The watchdog covers the whole call, the wait for the response head included.
         let task = client.execute(request: request, delegate: reader, eventLoop: .indifferent)
         watchdog.arm { outcome in task.fail(reason: WatchdogFired(outcome: outcome)) }
@@ -209,6 +201,12 @@ struct HTTPTransport: Sendable {
             }
         } catch let error as BackendError {
             throw error
+        } catch is LineTooLong {
+            throw BackendError(
+                .badResponse,
+                "\(subject) at \(configuredURL) sent a line longer than \(limits.maxLineBytes) bytes; pylon stopped reading.",
+                backend: backend
+            )
         } catch {
             // A connection closed uncleanly after a complete answer costs nothing (so does a
             // server cut off for talking on after it); before, or after an end marker with no

@@ -63,11 +63,6 @@ final class Watchdog: Sendable {
         )
     }
 
-    /// The deadline for the response head: the first-token deadline (or the end).
-    var firstDeadline: ContinuousClock.Instant {
-        state.withLock { $0.deadline }
-    }
-
     /// The response made progress at `now`: the next deadline is `now + idle` (or the end).
     func activity(at now: ContinuousClock.Instant = .now) {
         let next = now + idle
