@@ -1,3 +1,4 @@
+import DequeModule
 public import NostrCore
 import PylonAsync
 import Synchronization
@@ -135,13 +136,11 @@ enum OutboundItem: Sendable {
     case publish(PendingPublish)
 }
 
-/// The connection's send queue: FIFO with a front lane for retries, one consumer (the writer
-/// task), bounded for events. While the relay is down, events wait here.
+/// The connection's send queue: FIFO with a front lane for retries, drained on the socket's
+/// event loop, bounded for events. While the relay is down, events wait here.
 final class OutboundQueue: Sendable {
     private struct State {
-        var items: [OutboundItem] = []
-        var head = 0
-        var waiter: CheckedContinuation<Void, Never>?
+        var items: Deque<OutboundItem> = []
         var publishCount = 0
     }
 
@@ -156,75 +155,39 @@ final class OutboundQueue: Sendable {
 
     /// Appends; false when the queue already holds `capacity` events.
     func push(_ item: OutboundItem) -> Bool {
-        let waiter: CheckedContinuation<Void, Never>?? = state.withLock { state in
+        state.withLock { state in
             if case .publish = item {
-                guard state.publishCount < capacity else { return .none }
+                guard state.publishCount < capacity else { return false }
                 state.publishCount += 1
             }
             state.items.append(item)
-            defer { state.waiter = nil }
-            return .some(state.waiter)
+            return true
         }
-        guard case .some(let w) = waiter else { return false }
-        w?.resume()
-        return true
     }
 
     /// Puts items back at the front (retries, in-flight events after a disconnect). Never refused:
     /// these were already counted.
     func pushFront(_ items: [OutboundItem]) {
         guard !items.isEmpty else { return }
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.items.removeFirst(state.head)
-            state.head = 0
-            state.items.insert(contentsOf: items, at: 0)
+        state.withLock { state in
+            state.items.prepend(contentsOf: items)
             state.publishCount += items.reduce(0) { if case .publish = $1 { $0 + 1 } else { $0 } }
-            defer { state.waiter = nil }
-            return state.waiter
         }
-        waiter?.resume()
     }
 
-    /// The next item, waiting if there is none; nil when the task is cancelled.
-    func next() async -> OutboundItem? {
-        while !Task.isCancelled {
-            let item: OutboundItem? = state.withLock { state in
-                guard state.head < state.items.count else { return nil }
-                let item = state.items[state.head]
-                state.head += 1
-                if case .publish = item { state.publishCount -= 1 }
-                if state.head > 1024 && state.head * 2 > state.items.count {
-                    state.items.removeFirst(state.head)
-                    state.head = 0
-                }
-                return item
-            }
-            if let item { return item }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let ready = state.withLock { state -> Bool in
-                        if state.head < state.items.count || Task.isCancelled { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume()
-            }
+    /// The next item, if any.
+    func popFirst() -> OutboundItem? {
+        state.withLock { state in
+            guard let item = state.items.popFirst() else { return nil }
+            if case .publish = item { state.publishCount -= 1 }
+            return item
         }
-        return nil
     }
 
     /// Removes text items (REQ/CLOSE/AUTH belong to a connection that is gone) and keeps events.
     func dropTexts() {
         state.withLock { state in
-            state.items = state.items[state.head...].filter { if case .publish = $0 { true } else { false } }
-            state.head = 0
+            state.items.removeAll { if case .publish = $0 { false } else { true } }
         }
     }
 }

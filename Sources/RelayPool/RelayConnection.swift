@@ -7,7 +7,6 @@ import NIOWebSocket
 import NostrCore
 import PylonAsync
 import Synchronization
-import WSClient
 
 /// The live state of one relay connection, as `status` shows it (SPEC §12).
 public enum RelayState: String, Sendable, Codable {
@@ -30,9 +29,11 @@ public struct RelayStatus: Sendable, Hashable {
 /// One relay: connects, reconnects with backoff, re-sends subscriptions, sends queued events and
 /// matches their OKs, answers NIP-42 challenges, and hands inbound events to the pool.
 ///
-/// The read loop runs without actor hops: parsing, verification and dedupe happen on the
-/// connection's task, so relays are processed in parallel. Shared state is behind one Mutex.
-final class RelayConnection: Sendable {
+/// Messages are read and written on the socket's event loop (``RelaySocket``): a message is
+/// parsed, checked and delivered where it was read, and a queued message goes out from the thread
+/// that queued it when that is the socket's. Only bursts leave the loop: their signatures are
+/// checked on every core. Shared state is behind one Mutex.
+final class RelayConnection: RelaySocketDelegate {
     let url: RelayURL
     let core: PoolCore
     let metrics: RelayMetrics
@@ -42,7 +43,12 @@ final class RelayConnection: Sendable {
         var phase: RelayState = .connecting
         var lastError: String?
         var since = Date()
-        var writer: WebSocketOutboundWriter?
+        var socket: RelaySocket?
+        /// The socket may carry messages: connected, and the relay's NIP-11 limits known (or
+        /// given up on).
+        var sending = false
+        /// A send is waiting for a rate-limit pause to end.
+        var resumeArmed = false
         var connectedAt: ContinuousClock.Instant?
         var inFlight: [EventID: PendingPublish] = [:]
         var limits: RelayLimits = .none
@@ -60,12 +66,15 @@ final class RelayConnection: Sendable {
 
     private let state = Mutex(State())
     private let stopSignal = Promise<Void>()
+    private let bursts: AsyncStream<Burst>
+    private let burstInput: AsyncStream<Burst>.Continuation
 
     init(url: RelayURL, core: PoolCore, metricsLabel: String) {
         self.url = url
         self.core = core
         self.metrics = RelayMetrics(relayLabel: metricsLabel)
         self.queue = OutboundQueue(capacity: core.configuration.maxQueuedEvents)
+        (bursts, burstInput) = AsyncStream.makeStream()
     }
 
     var logger: Logger {
@@ -84,6 +93,17 @@ final class RelayConnection: Sendable {
 
     /// Connects and reconnects until ``stop()`` or cancellation.
     func run() async {
+        await withDiscardingTaskGroup { group in
+            // Bursts are checked here, on the shared pool, while the socket holds its reads.
+            group.addTask(executorPreference: globalConcurrentExecutor) {
+                for await burst in self.bursts { await self.check(burst) }
+            }
+            await connectUntilStopped()
+            burstInput.finish()
+        }
+    }
+
+    private func connectUntilStopped() async {
         var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
         var firstAttempt = true
         while !isStopped && !Task.isCancelled {
@@ -93,7 +113,7 @@ final class RelayConnection: Sendable {
             var failure: String
             do {
                 let close = try await connectOnce()
-                failure = close.map { "closed by relay (\($0.closeCode)\($0.reason.map { ": \($0)" } ?? ""))" } ?? "closed by relay"
+                failure = close.map { "closed by relay (\($0))" } ?? "closed by relay"
             } catch {
                 failure = Self.describe(error)
             }
@@ -115,12 +135,12 @@ final class RelayConnection: Sendable {
 
     /// Stops reconnecting and closes the socket.
     func stop() async {
-        let writer = state.withLock { state -> WebSocketOutboundWriter? in
+        let socket = state.withLock { state -> RelaySocket? in
             state.stopped = true
-            return state.writer
+            return state.socket
         }
         stopSignal.fulfill(())
-        try? await writer?.close(.normalClosure, reason: "bye")
+        await socket?.close()
     }
 
     private var isStopped: Bool { state.withLock { $0.stopped } }
@@ -138,6 +158,7 @@ final class RelayConnection: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
+        if case ChannelError.connectTimeout = error { return "connection timed out" }
         let text = "\(error)"
         for (needle, summary) in [
             ("Connection refused", "connection refused"), ("Connection reset", "connection reset"),
@@ -146,25 +167,22 @@ final class RelayConnection: Sendable {
         ] where text.contains(needle) {
             return summary
         }
-        if let error = error as? WebSocketClientError { return "websocket: \(error)" }
+        if let error = error as? RelaySocketError { return "websocket: \(error)" }
         if let error = error as? IOError { return "connection failed: \(error.description)" }
         if let error = error as? ChannelError { return "connection failed: \(error)" }
-        return "\(error)"
+        return text
     }
 
-    /// One connection attempt. The NIP-11 document is fetched alongside the websocket handshake;
-    /// the writer waits for it (up to the information timeout) before sending, so the relay's
-    /// limits apply to the first message already.
-    private func connectOnce() async throws -> WebSocketCloseFrame? {
-        let information = Promise<Void>()
+    /// One connection attempt, until the socket closes. The NIP-11 document is fetched alongside
+    /// the WebSocket handshake; nothing is sent before it arrives (or the information timeout
+    /// passes), so the relay's limits apply to the first message already.
+    private func connectOnce() async throws -> RelayClose? {
         let needsInformation = !state.withLock { $0.limitsFetched }
-        if !needsInformation { information.fulfill(()) }
-        let configuration = WebSocketClientConfiguration(
-            maxFrameSize: core.configuration.maxMessageSize,
-            autoPing: .enabled(timePeriod: core.configuration.pingInterval),
-            validateUTF8: true)
-        let wsLogger = { var logger = self.logger; logger.logLevel = .warning; return logger }()
-        return try await withThrowingTaskGroup(of: WebSocketCloseFrame??.self) { group in
+        let options = RelaySocket.Options(
+            maxMessageSize: core.configuration.maxMessageSize, pingInterval: core.configuration.pingInterval,
+            connectTimeout: core.configuration.connectTimeout)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            let information = Promise<Void>()
             if needsInformation {
                 group.addTask {
                     let limits = await RelayInformation.fetch(self.url, timeout: self.core.configuration.informationTimeout)
@@ -173,41 +191,31 @@ final class RelayConnection: Sendable {
                         $0.limitsFetched = limits != nil
                     }
                     information.fulfill(())
-                    return .none
                 }
+            } else {
+                information.fulfill(())
             }
-            group.addTask {
-                let close = try await WebSocketClient.connect(
-                    url: self.url.string, configuration: configuration,
-                    eventLoopGroup: self.core.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton, logger: wsLogger
-                ) {
-                    inbound, outbound, _ in
-                    self.didConnect(outbound)
-                    defer { self.didDisconnect() }
-                    try await withThrowingTaskGroup(of: Void.self) { connection in
-                        connection.addTask {
-                            _ = await information.wait(timeout: self.core.configuration.informationTimeout)
-                            try await self.writeLoop(outbound)
-                        }
-                        try await self.readLoop(inbound)
-                        connection.cancelAll()
-                    }
-                }
-                return .some(close)
+            let socket = try await RelaySocket.connect(
+                to: url, options: options, group: core.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton, delegate: self)
+            didConnect(socket)
+            defer {
+                didDisconnect()
+                group.cancelAll()  // a NIP-11 fetch still under way
             }
-            while let result = try await group.next() {
-                if case .some(let close) = result {
-                    group.cancelAll()
-                    return close
-                }
+            return try await withTaskCancellationHandler {
+                _ = await information.wait(timeout: core.configuration.informationTimeout)
+                startSending(on: socket)
+                return try await socket.closed.get()
+            } onCancel: {
+                socket.abort()
             }
-            return nil
         }
     }
 
-    private func didConnect(_ writer: WebSocketOutboundWriter) {
+    private func didConnect(_ socket: RelaySocket) {
         state.withLock { state in
-            state.writer = writer
+            state.socket = socket
+            state.sending = false
             state.connectedAt = .now
             state.authenticated = false
             state.challenge = nil
@@ -220,7 +228,8 @@ final class RelayConnection: Sendable {
 
     private func didDisconnect() {
         let inFlight = state.withLock { state -> [PendingPublish] in
-            state.writer = nil
+            state.socket = nil
+            state.sending = false
             let pending = Array(state.inFlight.values) + state.awaitingAuth
             state.inFlight = [:]
             state.awaitingAuth = []
@@ -244,40 +253,89 @@ final class RelayConnection: Sendable {
 
     // MARK: Writing
 
-    private func writeLoop(_ writer: WebSocketOutboundWriter) async throws {
-        for subscription in core.subscriptions(on: url) {
-            try await sendSubscription(subscription, writer: writer)
-        }
-        while let item = await queue.next() {
-            if let until = state.withLock({ $0.pausedUntil }), until > .now {
-                try await Task.sleep(until: until)
-            }
-            switch item {
-            case .text(let text):
-                try await writer.write(.text(text))
-            case .publish(let pending):
-                guard !pending.isResolved else { continue }
-                guard pending.expires > .now else {
-                    pending.resolve(.timedOut)
-                    continue
-                }
-                let limits = state.withLock { $0.limits }
-                if let violation = limits.violation(for: pending.event, messageBytes: pending.text.utf8.count) {
-                    logger.warning("event refused before sending", metadata: ["event.id": "\(pending.event.id)", "relay.error": "\(violation.message)"])
-                    metrics.publishFailed.increment()
-                    pending.resolve(.rejected(reason: violation.message))
-                    continue
-                }
-                state.withLock { $0.inFlight[pending.event.id] = pending }
-                try await writer.write(.text(pending.text))
-            }
+    /// Opens every subscription, then sends what waited for the connection.
+    private func startSending(on socket: RelaySocket) {
+        onLoop(of: socket) {
+            guard self.isCurrent(socket) else { return }
+            socket.send(self.core.subscriptions(on: self.url).compactMap { self.request(for: $0, replacing: true) })
+            self.state.withLock { if $0.socket === socket { $0.sending = true } }
+            self.drain(socket)
         }
     }
 
-    private func sendSubscription(_ subscription: SubscriptionRecord, writer: WebSocketOutboundWriter) async throws {
+    /// Sends what the queue holds when the socket may send: on the socket's event loop, so sends
+    /// keep the order in which they were queued.
+    private func flush() {
+        guard let socket = state.withLock({ $0.sending ? $0.socket : nil }) else { return }
+        onLoop(of: socket) { self.drain(socket) }
+    }
+
+    private func onLoop(of socket: RelaySocket, _ work: @escaping @Sendable () -> Void) {
+        if socket.eventLoop.inEventLoop {
+            work()
+        } else {
+            socket.eventLoop.execute(work)
+        }
+    }
+
+    private func isCurrent(_ socket: RelaySocket) -> Bool { state.withLock { $0.socket === socket } }
+
+    /// Takes everything from the queue and writes it with one flush; waits out a rate-limit pause.
+    ///
+    /// What goes out is taken, and recorded as in flight, under the lock that says which socket is
+    /// current: a disconnect either happens before (nothing is taken) or after (it finds every
+    /// event taken in flight and queues it again for the next connection).
+    private func drain(_ socket: RelaySocket) {
+        var expired: [PendingPublish] = []
+        var refused: [(PendingPublish, String)] = []
+        let texts = state.withLock { state -> [String] in
+            guard state.socket === socket, state.sending else { return [] }
+            if let until = state.pausedUntil, until > .now {
+                if !state.resumeArmed {
+                    state.resumeArmed = true
+                    LoopTimer.at(until, on: socket.eventLoop) {
+                        self.state.withLock { $0.resumeArmed = false }
+                        self.flush()
+                    }
+                }
+                return []
+            }
+            var texts: [String] = []
+            while let item = queue.popFirst() {
+                switch item {
+                case .text(let text):
+                    texts.append(text)
+                case .publish(let pending):
+                    guard !pending.isResolved else { continue }
+                    guard pending.expires > .now else {
+                        expired.append(pending)
+                        continue
+                    }
+                    if let violation = state.limits.violation(for: pending.event, messageBytes: pending.text.utf8.count) {
+                        refused.append((pending, violation.message))
+                        continue
+                    }
+                    state.inFlight[pending.event.id] = pending
+                    texts.append(pending.text)
+                }
+            }
+            return texts
+        }
+        socket.send(texts)
+        for pending in expired { pending.resolve(.timedOut) }
+        for (pending, reason) in refused {
+            logger.warning("event refused before sending", metadata: ["event.id": "\(pending.event.id)", "relay.error": "\(reason)"])
+            metrics.publishFailed.increment()
+            pending.resolve(.rejected(reason: reason))
+        }
+    }
+
+    /// The REQ for `subscription`, or nil when the relay's `max_subscriptions` leaves no room (the
+    /// subscription then hears `CLOSED` from this relay). `replacing`: it may already be open here.
+    private func request(for subscription: SubscriptionRecord, replacing: Bool) -> String? {
         let refusal: String? = state.withLock { state in
             if let max = state.limits.maxSubscriptions, state.openSubscriptions.count >= max,
-                !state.openSubscriptions.contains(subscription.id)
+                !(replacing && state.openSubscriptions.contains(subscription.id))
             {
                 return "too many subscriptions for this relay (its max_subscriptions is \(max))"
             }
@@ -286,41 +344,34 @@ final class RelayConnection: Sendable {
         }
         if let refusal {
             subscription.continuation.yield(.closed(relay: url, reason: refusal))
-            return
+            return nil
         }
         let filters = subscription.filters(resumingOn: url, margin: core.configuration.resubscribeMargin)
-        try await writer.write(.text(ClientMessage.req(subscription.id, filters).jsonString))
+        return ClientMessage.req(subscription.id, filters).jsonString
     }
 
     /// Sends a REQ now if connected (otherwise it goes out on connect).
     func subscribe(_ subscription: SubscriptionRecord) {
-        // When not connected yet, the writer task sends every subscription on connect; the phase
-        // becomes `connected` before it takes that snapshot, so nothing falls in between.
-        guard isConnected else { return }
-        let refusal: String? = state.withLock { state in
-            if let max = state.limits.maxSubscriptions, state.openSubscriptions.count >= max {
-                return "too many subscriptions for this relay (its max_subscriptions is \(max))"
-            }
-            state.openSubscriptions.insert(subscription.id)
-            return nil
-        }
-        if let refusal {
-            subscription.continuation.yield(.closed(relay: url, reason: refusal))
-            return
-        }
-        let filters = subscription.filters(resumingOn: url, margin: core.configuration.resubscribeMargin)
-        _ = queue.push(.text(ClientMessage.req(subscription.id, filters).jsonString))
+        // When not connected yet, every subscription goes out on connect; the phase becomes
+        // `connected` before that snapshot is taken, so nothing falls in between.
+        guard isConnected, let text = request(for: subscription, replacing: false) else { return }
+        _ = queue.push(.text(text))
+        flush()
     }
 
     func unsubscribe(_ id: SubscriptionID) {
         let open = state.withLock { $0.openSubscriptions.remove(id) != nil }
-        if open { _ = queue.push(.text(ClientMessage.close(id).jsonString)) }
+        guard open else { return }
+        _ = queue.push(.text(ClientMessage.close(id).jsonString))
+        flush()
     }
 
     /// Queues an event for this relay. The returned pending item resolves with the relay's answer.
     func publish(_ event: Event, text: String, expires: ContinuousClock.Instant) -> PendingPublish {
         let pending = PendingPublish(event: event, text: text, expires: expires)
-        if !queue.push(.publish(pending)) {
+        if queue.push(.publish(pending)) {
+            flush()
+        } else {
             metrics.queueOverflow.increment()
             metrics.publishFailed.increment()
             logger.warning("relay send queue full; event not queued", metadata: ["event.id": "\(event.id)"])
@@ -331,55 +382,79 @@ final class RelayConnection: Sendable {
 
     // MARK: Reading
 
-    /// How many events may be verified at once, ahead of delivery.
-    static let verificationWindow = 16
-    /// An event that arrives this long after the previous one, with none being verified, is
-    /// verified where it was read: alone, it gains nothing from another thread but costs two
-    /// thread wake-ups (a provider's job request is such an event).
-    static let burstGap: Duration = .milliseconds(1)
+    /// A read that brought at least this many events is a burst: its signatures are checked on
+    /// every core while the socket holds further reads. Fewer are checked where they were read:
+    /// alone, an event gains nothing from another thread but costs two thread wake-ups (a
+    /// provider's job request is such an event).
+    static let burstSize = 4
 
-    /// Reads the relay's messages in order. Signature checks, the costly part, run as child tasks
-    /// (up to ``verificationWindow`` at once, on the other cores) while the loop parses what
-    /// follows, except for an event that arrives alone (``burstGap``), which is checked in place;
-    /// a ``DeliverySequencer`` still delivers events in arrival order, and any other message
-    /// (EOSE, OK, CLOSED…) waits until every event before it is delivered.
-    private func readLoop(_ inbound: WebSocketInboundStream) async throws {
-        let sequencer = DeliverySequencer(core: core, relay: url)
-        try await withThrowingTaskGroup(of: Void.self) { verifications in
-            var inFlight = 0
-            var nextSequence = 0
-            var lastEventAt: ContinuousClock.Instant?
-            for try await frame in inbound.messages(maxSize: core.configuration.maxMessageSize) {
-                guard case .text(let text) = frame, let message = parse(text) else { continue }
-                if case .event(let subscriptionID, let event) = message {
-                    metrics.received.increment()
-                    guard let record = core.precheck(event, subscription: subscriptionID, from: url) else { continue }
-                    let sequence = nextSequence
-                    nextSequence += 1
-                    let now = ContinuousClock.now
-                    let alone = inFlight == 0 && lastEventAt.map { now - $0 >= Self.burstGap } ?? true
-                    lastEventAt = now
-                    if alone {
-                        sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event))
-                        continue
-                    }
-                    inFlight += 1
-                    // Verification is the CPU-heavy part: on the shared pool, beside the reader.
-                    verifications.addTask(executorPreference: globalConcurrentExecutor) { sequencer.finish(sequence, event, record: record, rejection: PoolCore.verify(event)) }
-                    if inFlight >= Self.verificationWindow {
-                        try await verifications.next()
-                        inFlight -= 1
-                    }
-                } else {
-                    while inFlight > 0 {
-                        try await verifications.next()
-                        inFlight -= 1
-                    }
-                    handle(message)
-                }
+    /// One message of a burst, in the relay's order.
+    enum BurstItem: Sendable {
+        case event(Event, SubscriptionRecord)
+        case message(RelayMessage)
+    }
+
+    struct Burst: Sendable {
+        let items: [BurstItem]
+        let resume: @Sendable () -> Void
+    }
+
+    /// The messages of one read, in order: parsed, events prechecked (dedupe, subscription) and
+    /// verified, then delivered; any other message (EOSE, OK, CLOSED…) after the events before it.
+    func socketReceived(_ messages: [String], resume: @escaping @Sendable () -> Void) -> Bool {
+        var items: [BurstItem] = []
+        items.reserveCapacity(messages.count)
+        var events = 0
+        for text in messages {
+            guard let message = parse(text) else { continue }
+            if case .event(let subscriptionID, let event) = message {
+                metrics.received.increment()
+                guard let record = core.precheck(event, subscription: subscriptionID, from: url) else { continue }
+                items.append(.event(event, record))
+                events += 1
+            } else {
+                items.append(.message(message))
             }
-            try await verifications.waitForAll()
         }
+        if events >= Self.burstSize, case .enqueued = burstInput.yield(Burst(items: items, resume: resume)) {
+            return true
+        }
+        for item in items {
+            switch item {
+            case .event(let event, let record): core.commit(event, rejection: PoolCore.verify(event), record: record, from: url)
+            case .message(let message): handle(message)
+            }
+        }
+        return false
+    }
+
+    /// Verifies a burst's events on every core, then delivers the burst in order and lets the
+    /// socket read on.
+    private func check(_ burst: Burst) async {
+        let events = burst.items.compactMap { if case .event(let event, _) = $0 { event } else { nil } }
+        let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, events.count))
+        let size = (events.count + lanes - 1) / lanes
+        var rejections = [InboundRejection?](repeating: nil, count: events.count)
+        await withTaskGroup(of: (Int, [InboundRejection?]).self) { group in
+            for start in stride(from: 0, to: events.count, by: size) {
+                let slice = events[start..<min(start + size, events.count)]
+                group.addTask { (start, slice.map(PoolCore.verify)) }
+            }
+            for await (start, checked) in group {
+                rejections.replaceSubrange(start..<start + checked.count, with: checked)
+            }
+        }
+        var index = 0
+        for item in burst.items {
+            switch item {
+            case .event(let event, let record):
+                core.commit(event, rejection: rejections[index], record: record, from: url)
+                index += 1
+            case .message(let message):
+                handle(message)
+            }
+        }
+        burst.resume()
     }
 
     private func parse(_ text: String) -> RelayMessage? {
@@ -443,6 +518,7 @@ final class RelayConnection: Sendable {
         case .authenticated(let waiting, let subscriptions):
             logger.info("authenticated to relay (NIP-42)")
             queue.pushFront(waiting.map { .publish($0) })
+            flush()
             for id in subscriptions {
                 if let subscription = core.subscription(id) { subscribe(subscription) }
             }
@@ -471,6 +547,7 @@ final class RelayConnection: Sendable {
                 logger.notice("relay rate-limited a publish; backing off", metadata: ["event.id": "\(pending.event.id)", "relay.retry_in": "\(delay)"])
                 state.withLock { $0.pausedUntil = .now + delay }
                 queue.pushFront([.publish(pending)])
+                flush()
             case .authRequired:
                 let attempt = pending.retried()
                 guard attempt <= 2 else {
@@ -517,6 +594,7 @@ final class RelayConnection: Sendable {
         }
         guard let event else { return }
         queue.pushFront([.text(ClientMessage.auth(event).jsonString)])
+        flush()
     }
 }
 
@@ -525,39 +603,4 @@ public struct RelayStateChange: Sendable {
     public let url: RelayURL
     public let state: RelayState
     public let error: String?
-}
-
-/// Delivers events verified out of order (by the read loop's child tasks) in the order the relay
-/// sent them: each finished check is parked until every earlier one has been delivered.
-final class DeliverySequencer: Sendable {
-    private struct Parked {
-        let event: Event
-        let record: SubscriptionRecord
-        let rejection: InboundRejection?
-    }
-
-    private struct State {
-        var next = 0
-        var parked: [Int: Parked] = [:]
-    }
-
-    private let state = Mutex(State())
-    private let core: PoolCore
-    private let relay: RelayURL
-
-    init(core: PoolCore, relay: RelayURL) {
-        self.core = core
-        self.relay = relay
-    }
-
-    func finish(_ sequence: Int, _ event: Event, record: SubscriptionRecord, rejection: InboundRejection?) {
-        state.withLock { state in
-            state.parked[sequence] = Parked(event: event, record: record, rejection: rejection)
-            // Delivering under the lock keeps the order; delivery only yields to a stream.
-            while let ready = state.parked.removeValue(forKey: state.next) {
-                core.commit(ready.event, rejection: ready.rejection, record: ready.record, from: relay)
-                state.next += 1
-            }
-        }
-    }
 }

@@ -16,7 +16,10 @@ public final class RelayPool: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Relays to read from and write to.
         public var relays: [RelayURL]
+        /// A ping still unanswered when the next one is due ends the connection.
         public var pingInterval: Duration = .seconds(20)
+        /// For the TCP connection and, again, for the WebSocket handshake.
+        public var connectTimeout: Duration = .seconds(10)
         public var initialBackoff: Duration = .seconds(1)
         public var maximumBackoff: Duration = .seconds(60)
         /// A connection that stayed up this long resets the backoff. Relays drop busy connections

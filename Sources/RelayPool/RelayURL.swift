@@ -1,5 +1,5 @@
 /// RelayPool: one shared set of relay connections for the provider, the buyer, the wallet and the
-/// agents. Owns WebSocket connections (WSClient), relay state, subscriptions that survive
+/// agents. Owns WebSocket connections (swift-nio's WebSocket codec), relay state, subscriptions that survive
 /// reconnects, publishing with per-relay OK, NIP-11 limits and NIP-42 authentication. Imports
 /// NostrCore; knows nothing about jobs.
 import Foundation

@@ -270,19 +270,19 @@ struct RelayPoolTests {
                 try await writer.mustConnect()
                 async let received = collect(subscription, timeout: .seconds(120)) { events, _ in events.count >= total }
                 // Publish with a bounded number in flight.
-                await withTaskGroup(of: Bool.self) { group in
+                await withTaskGroup(of: PublishReport.self) { group in
                     var next = 0
                     for _ in 0..<200 where next < total {
                         let event = events[next]
                         next += 1
-                        group.addTask { await writer.publish(event, timeout: .seconds(60)).succeeded }
+                        group.addTask { await writer.publish(event, timeout: .seconds(60)) }
                     }
-                    while let ok = await group.next() {
-                        #expect(ok)
+                    while let report = await group.next() {
+                        #expect(report.succeeded, "\(report.failureSummary)")
                         if next < total {
                             let event = events[next]
                             next += 1
-                            group.addTask { await writer.publish(event, timeout: .seconds(60)).succeeded }
+                            group.addTask { await writer.publish(event, timeout: .seconds(60)) }
                         }
                     }
                 }
@@ -301,7 +301,8 @@ struct RelayPoolTests {
         let author = Keypair.generate()
         try await RunningPool.with([peer.firstLine]) { pool in
             try await pool.mustConnect()
-            #expect(pool.statuses.first?.limits.maxMessageLength == 2000)
+            // The document is fetched beside the handshake: it may land just after `connected`.
+            #expect(await awaitCondition(timeout: .seconds(5)) { pool.statuses.first?.limits.maxMessageLength == 2000 })
             // A small event goes through
             #expect(await pool.publish(TestEvents.note(author, "small")).succeeded)
             // An event over max_message_length, and one over max_event_tags, are refused locally

@@ -1,0 +1,148 @@
+"""A WebSocket server that misbehaves on purpose, for the tests of pylon's relay socket.
+
+Speaks RFC 6455 by hand over asyncio streams, so it can do what a library would not: never
+answer pings, send a message in fragments, send invalid UTF-8, close with its own code. The path
+of the WebSocket URL picks the behaviour:
+
+  /fragments   pings the client once ("hello"), then answers every text message with
+               ["EOSE", <subscription id>] split into three frames
+  /close       closes at once with code 4001 and reason "maintenance"
+  /deaf        reads everything and answers nothing, pings included
+  /big         sends one text message of 10,000 bytes
+  /bad-utf8    sends a text message that is not UTF-8
+  /refuse      answers the upgrade with HTTP 403
+  /mute        takes the connection and never answers the handshake
+
+GET /log (plain HTTP) returns what clients sent: {"pongs": [payload...], "closes": [[code,
+reason]...], "texts": [...], "pings": count}. Prints its ws:// base URL on the first line; runs until stdin
+closes or SIGTERM.
+"""
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import signal
+import struct
+import sys
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+log = {"pongs": [], "closes": [], "texts": [], "pings": 0}
+
+
+def frame(opcode, payload, fin=True):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + struct.pack("!H", n)
+    else:
+        head += bytes([127]) + struct.pack("!Q", n)
+    return head + payload
+
+
+async def read_frame(reader):
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", await reader.readexactly(2))
+    elif n == 127:
+        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+    mask = await reader.readexactly(4) if b1 & 0x80 else None
+    data = await reader.readexactly(n)
+    if mask:
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return b0 & 0x0F, data, bool(b1 & 0x80)
+
+
+async def serve(reader, writer):
+    try:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        path = head.split(" ", 2)[1]
+        headers = {}
+        for line in head.split("\r\n")[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        if path == "/log":
+            body = json.dumps(log).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n" % len(body) + body)
+            await writer.drain()
+            return
+        if "websocket" not in headers.get("upgrade", "").lower():
+            # NIP-11 or anything else: no document here
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            return
+        if path == "/mute":
+            await reader.read()  # until the client gives up
+            return
+        if path == "/refuse":
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            return
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
+        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        if path == "/fragments":
+            writer.write(frame(0x9, b"hello"))
+        elif path == "/close":
+            writer.write(frame(0x8, struct.pack("!H", 4001) + b"maintenance"))
+        elif path == "/big":
+            writer.write(frame(0x1, json.dumps(["NOTICE", "x" * 9980]).encode()))
+        elif path == "/bad-utf8":
+            writer.write(frame(0x1, b'["NOTICE","\xff\xfe"]'))
+        await writer.drain()
+        while True:
+            opcode, data, _ = await read_frame(reader)
+            if opcode == 0xA:
+                log["pongs"].append(data.decode("latin-1"))
+            elif opcode == 0x8:
+                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+                log["closes"].append([code, data[2:].decode("utf-8", "replace")])
+                if path != "/close":
+                    writer.write(frame(0x8, data[:2]))
+                    await writer.drain()
+                return
+            elif opcode == 0x1:
+                log["texts"].append(data.decode("utf-8", "replace"))
+                if path == "/fragments":
+                    message = json.loads(data)
+                    if message[0] == "REQ":
+                        text = json.dumps(["EOSE", message[1]]).encode()
+                        third = len(text) // 3
+                        writer.write(frame(0x1, text[:third], fin=False))
+                        writer.write(frame(0x0, text[third:2 * third], fin=False))
+                        writer.write(frame(0x0, text[2 * third:]))
+                        await writer.drain()
+            elif opcode == 0x9:
+                log["pings"] += 1
+                if path != "/deaf":
+                    writer.write(frame(0xA, data))
+                    await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main():
+    # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    server = await asyncio.start_server(serve, "127.0.0.1", args.port)
+    print(f"ws://127.0.0.1:{args.port}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))
+    loop.add_reader(sys.stdin, lambda: sys.stdin.read(1) or stop.done() or stop.set_result(None))
+    async with server:
+        await stop
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
