@@ -160,11 +160,15 @@ final class RelayConnection: RelaySocketDelegate {
     static func describe(_ error: any Error) -> String {
         if case ChannelError.connectTimeout = error { return "connection timed out" }
         let text = "\(error)"
+        // Matched without case: NIOSSL's errors carry BoringSSL's names (CERTIFICATE_VERIFY_FAILED).
+        let lowered = text.lowercased()
         for (needle, summary) in [
-            ("Connection refused", "connection refused"), ("Connection reset", "connection reset"),
-            ("timed out", "connection timed out"), ("No route to host", "no route to host"),
-            ("Name or service not known", "unknown host"), ("certificate", "TLS certificate rejected"),
-        ] where text.contains(needle) {
+            ("connection refused", "connection refused"), ("connection reset", "connection reset"),
+            ("timed out", "connection timed out"), ("no route to host", "no route to host"),
+            ("name or service not known", "unknown host"),
+            ("certificate", "TLS certificate rejected (it does not verify against the system's trust roots)"),
+            ("hostname", "TLS certificate rejected (it names another host)"), ("ssl", "TLS handshake failed"),
+        ] where lowered.contains(needle) {
             return summary
         }
         if let error = error as? RelaySocketError { return "websocket: \(error)" }

@@ -13,6 +13,9 @@ of the WebSocket URL picks the behaviour:
   /refuse      answers the upgrade with HTTP 403
   /mute        takes the connection and never answers the handshake
 
+With --tls the server speaks TLS with a self-signed certificate made at start (wss://), which a
+client that checks certificates must refuse.
+
 GET /log (plain HTTP) returns what clients sent: {"pongs": [payload...], "closes": [[code,
 reason]...], "texts": [...], "pings": count}. Prints its ws:// base URL on the first line; runs until stdin
 closes or SIGTERM.
@@ -128,14 +131,42 @@ async def serve(reader, writer):
         writer.close()
 
 
+def self_signed_context():
+    import datetime
+    import ssl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    with tempfile.NamedTemporaryFile(suffix=".pem") as pem:
+        pem.write(cert.public_bytes(serialization.Encoding.PEM))
+        pem.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+        pem.flush()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pem.name)
+    return context
+
+
 async def main():
     # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls", action="store_true")
     args = parser.parse_args()
-    server = await asyncio.start_server(serve, "127.0.0.1", args.port)
-    print(f"ws://127.0.0.1:{args.port}", flush=True)
+    context = self_signed_context() if args.tls else None
+    server = await asyncio.start_server(serve, "127.0.0.1", args.port, ssl=context)
+    print(f"{'wss' if args.tls else 'ws'}://127.0.0.1:{args.port}", flush=True)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))

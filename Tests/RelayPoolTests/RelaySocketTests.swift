@@ -33,9 +33,9 @@ struct RelaySocketTests {
         }
     }
 
-    static func startServer() throws -> (PeerProcess, String) {
+    static func startServer(tls: Bool = false) throws -> (PeerProcess, String) {
         let port = try FreePort.next()
-        let peer = try PeerProcess(script: "odd_relay.py", arguments: ["--port", String(port)])
+        let peer = try PeerProcess(script: "odd_relay.py", arguments: ["--port", String(port)] + (tls ? ["--tls"] : []))
         return (peer, peer.firstLine)
     }
 
@@ -45,8 +45,10 @@ struct RelaySocketTests {
     }
 
     /// Runs a pool on `path` of the server until its relay reports an error containing `expected`.
-    static func expectFailure(_ path: String, _ expected: String, configure: @escaping (inout RelayPool.Configuration) -> Void = { _ in }) async throws {
-        let (peer, base) = try Self.startServer()
+    static func expectFailure(
+        _ path: String, _ expected: String, tls: Bool = false, configure: @escaping (inout RelayPool.Configuration) -> Void = { _ in }
+    ) async throws {
+        let (peer, base) = try Self.startServer(tls: tls)
         defer { withExtendedLifetime(peer) {} }
         try await RunningPool.with([base + path], configure: configure) { pool in
             let failed = await awaitCondition(timeout: .seconds(10)) {
@@ -114,5 +116,10 @@ struct RelaySocketTests {
     func failedHandshakes() async throws {
         try await Self.expectFailure("/refuse", "websocket: the server did not accept the WebSocket upgrade")
         try await Self.expectFailure("/mute", "websocket: no WebSocket handshake within 0.5 seconds") { $0.connectTimeout = .milliseconds(500) }
+    }
+
+    @Test("wss:// speaks TLS and checks the certificate: a self-signed one is refused")
+    func tlsCertificateChecked() async throws {
+        try await Self.expectFailure("/fragments", "TLS certificate rejected", tls: true)
     }
 }
