@@ -111,11 +111,16 @@ final class RelaySocket: Sendable {
                         channel.eventLoop.makeCompletedFuture {
                             let closed = channel.eventLoop.makePromise(of: RelayClose?.self)
                             let handler = RelayFrameHandler(delegate: delegate, options: options, closed: closed)
-                            try channel.pipeline.syncOperations.addHandlers(
-                                NIOWebSocketFrameAggregator(
-                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
-                                    maxAccumulatedFrameSize: options.maxMessageSize),
-                                handler)
+                            do {
+                                try channel.pipeline.syncOperations.addHandlers(
+                                    NIOWebSocketFrameAggregator(
+                                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
+                                        maxAccumulatedFrameSize: options.maxMessageSize),
+                                    handler)
+                            } catch {
+                                closed.fail(error)  // the relay hung up in the middle of the upgrade
+                                throw error
+                            }
                             return Upgraded(
                                 channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
                                 closed: closed.futureResult)
