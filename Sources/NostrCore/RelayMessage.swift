@@ -85,34 +85,17 @@ public enum RelayMessage: Sendable, Hashable {
     /// and control characters: how relays answer nearly every publish, read here without building
     /// a JSON tree. Anything else goes to the full parser, which reads such a text the same way.
     static func compactOK(_ text: String) -> RelayMessage? {
-        var text = text
-        return text.withUTF8 { bytes -> RelayMessage? in
+        let utf8 = text.utf8
+        return utf8.withContiguousStorageIfAvailable { bytes -> RelayMessage? in
             let prefix: StaticString = #"["OK",""#
             let prefixLength = prefix.utf8CodeUnitCount
             let idEnd = prefixLength + 64
             // The shortest form is `["OK","<id>",true]`.
             guard bytes.count >= idEnd + 7,
                 UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefixLength).elementsEqual(bytes[0..<prefixLength]),
-                bytes[idEnd] == UInt8(ascii: "\""), bytes[idEnd + 1] == UInt8(ascii: ",")
+                bytes[idEnd] == UInt8(ascii: "\""), bytes[idEnd + 1] == UInt8(ascii: ","),
+                let id = try? EventID(hex: text[utf8.index(utf8.startIndex, offsetBy: prefixLength)..<utf8.index(utf8.startIndex, offsetBy: idEnd)])
             else { return nil }
-            // The id: lowercase hex only, as the full parser demands.
-            func nibble(_ byte: UInt8) -> UInt8? {
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-                default: nil
-                }
-            }
-            var isHex = true
-            let idBytes = Bytes32(unsafeUninitializedCapacity: { out in
-                for i in 0..<32 {
-                    let high = nibble(bytes[prefixLength + 2 * i]), low = nibble(bytes[prefixLength + 2 * i + 1])
-                    if high == nil || low == nil { isHex = false }
-                    out[i] = (high ?? 0) << 4 | (low ?? 0)
-                }
-            })
-            guard isHex else { return nil }
-            let id = EventID(idBytes)
             var index = idEnd + 2
             let accepted: Bool
             if bytes[index...].starts(with: "true".utf8) {
@@ -133,7 +116,7 @@ public enum RelayMessage: Sendable, Hashable {
             let message = bytes[(index + 2)..<(bytes.count - 2)]
             guard !message.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else { return nil }
             return .ok(id, accepted: accepted, message: String(decoding: UnsafeBufferPointer(rebasing: message), as: UTF8.self))
-        }
+        } ?? nil
     }
 
     /// Parses untrusted UTF-8 bytes (validated here) into a message or throws; never traps.

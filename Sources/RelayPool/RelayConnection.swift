@@ -259,7 +259,7 @@ final class RelayConnection: RelaySocketDelegate {
 
     /// Opens every subscription, then sends what waited for the connection.
     private func startSending(on socket: RelaySocket) {
-        onLoop(of: socket) {
+        socket.onLoop {
             guard self.isCurrent(socket) else { return }
             socket.send(self.core.subscriptions(on: self.url).compactMap { self.request(for: $0, replacing: true) })
             self.state.withLock { if $0.socket === socket { $0.sending = true } }
@@ -271,15 +271,7 @@ final class RelayConnection: RelaySocketDelegate {
     /// keep the order in which they were queued.
     private func flush() {
         guard let socket = state.withLock({ $0.sending ? $0.socket : nil }) else { return }
-        onLoop(of: socket) { self.drain(socket) }
-    }
-
-    private func onLoop(of socket: RelaySocket, _ work: @escaping @Sendable () -> Void) {
-        if socket.eventLoop.inEventLoop {
-            work()
-        } else {
-            socket.eventLoop.execute(work)
-        }
+        socket.onLoop { self.drain(socket) }
     }
 
     private func isCurrent(_ socket: RelaySocket) -> Bool { state.withLock { $0.socket === socket } }

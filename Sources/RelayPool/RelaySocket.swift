@@ -152,14 +152,19 @@ final class RelaySocket: Sendable {
         return RelaySocket(upgraded)
     }
 
+    /// Runs `work` on the socket's event loop: at once when called there, else queued.
+    func onLoop(_ work: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop {
+            work()
+        } else {
+            eventLoop.execute(work)
+        }
+    }
+
     /// Sends `texts` as text messages, in order, with one flush.
     func send(_ texts: [String]) {
         guard !texts.isEmpty else { return }
-        if eventLoop.inEventLoop {
-            handler.value.send(texts)
-        } else {
-            eventLoop.execute { self.handler.value.send(texts) }
-        }
+        onLoop { self.handler.value.send(texts) }
     }
 
     /// Says goodbye (a close frame), waits up to a second for the relay's, then closes.
@@ -195,6 +200,8 @@ final class RelayFrameHandler: ChannelDuplexHandler {
     private var pingTimer: RepeatedTask?
     private var unansweredPing: ByteBuffer?
     private var closeSent = false
+    /// Given to the delegate with each batch: lets reads go on, from any thread.
+    private var resume: @Sendable () -> Void = {}
     private var relayClose: RelayClose?
     private var failure: (any Error)?
     private var finished = false
@@ -209,6 +216,8 @@ final class RelayFrameHandler: ChannelDuplexHandler {
         self.context = context
         let interval = TimeAmount.nanoseconds(options.pingInterval.nanoseconds)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        resume = { eventLoop.execute { handler.value.resumeReads() } }
         pingTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             handler.value.ping()
         }
@@ -229,6 +238,7 @@ final class RelayFrameHandler: ChannelDuplexHandler {
         finished = true
         pingTimer?.cancel()
         pingTimer = nil
+        resume = {}
         if let failure {
             closed.fail(failure)
         } else {
@@ -263,17 +273,9 @@ final class RelayFrameHandler: ChannelDuplexHandler {
             let code = data.readWebSocketErrorCode()
             let reason = data.readableBytes > 0 ? data.readString(length: data.readableBytes) : nil
             relayClose = RelayClose(code: code, reason: reason)
-            if !closeSent {
-                // Answer with the relay's code, as RFC 6455 §5.5.1 asks, then hang up.
-                closeSent = true
-                var payload = context.channel.allocator.buffer(capacity: 2)
-                payload.write(webSocketErrorCode: code ?? .normalClosure)
-                let reply = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                context.close(promise: nil)
-            }
+            // Answer with the relay's code, as RFC 6455 §5.5.1 asks (unless ours went first),
+            // then hang up.
+            close(code: code ?? .normalClosure, reason: nil, waitForAnswer: false)
         default:
             fail(RelaySocketError.protocolViolation("a frame with opcode \(frame.opcode)"), code: .protocolError)
         }
@@ -289,11 +291,7 @@ final class RelayFrameHandler: ChannelDuplexHandler {
         guard !readsHeld, !batch.isEmpty else { return }
         let messages = batch
         batch.removeAll(keepingCapacity: true)
-        let handler = NIOLoopBound(self, eventLoop: closed.futureResult.eventLoop)
-        let eventLoop = closed.futureResult.eventLoop
-        readsHeld = delegate.socketReceived(messages) {
-            eventLoop.execute { handler.value.resumeReads() }
-        }
+        readsHeld = delegate.socketReceived(messages, resume: resume)
     }
 
     private func resumeReads() {
