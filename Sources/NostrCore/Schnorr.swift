@@ -57,7 +57,7 @@ public enum Schnorr {
     }
 
     static func sign(_ message: UnsafeRawBufferPointer, with keypair: Keypair, auxRand: Bytes32?) -> Signature {
-        let aux = auxRand ?? SecureRandom.bytes32()
+        let aux = auxRand ?? StreamRandom.bytes32()
         var pair = keypair.keypair
         var sig = (Bytes32.zero, Bytes32.zero)
         let ok = withUnsafeMutableBytes(of: &sig) { out in

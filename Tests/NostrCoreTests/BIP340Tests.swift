@@ -41,3 +41,28 @@ struct BIP340Tests {
         #expect(lengths == [0, 1, 17, 100])
     }
 }
+
+/// The buffered stream behind signatures' auxiliary randomness and WebSocket masking keys.
+@Suite("StreamRandom")
+struct StreamRandomTests {
+    @Test("draws across many refills never repeat, and two signatures of one message differ")
+    func unpredictable() throws {
+        // 40,000 draws of 32 bytes: about 300 refills of the 4 KiB buffer, at every alignment
+        var seen = Set<Bytes32>()
+        for _ in 0..<40_000 { seen.insert(StreamRandom.bytes32()) }
+        #expect(seen.count == 40_000)
+        // Odd sizes straddle a refill and still come out whole (not all zero)
+        for size in [1, 3, 4095, 4096, 4097, 9000] {
+            var buffer = [UInt8](repeating: 0, count: size)
+            buffer.withUnsafeMutableBytes { StreamRandom.fill($0) }
+            #expect(buffer.contains { $0 != 0 })
+        }
+        // The auxiliary randomness reaches the signature: same key, same message, new signature each time
+        let keypair = Keypair.generate()
+        let message = Bytes32.zero
+        let first = Schnorr.sign(message, with: keypair)
+        let second = Schnorr.sign(message, with: keypair)
+        #expect(first != second)
+        #expect(Schnorr.verify(first, hash: message, publicKey: keypair.publicKey))
+    }
+}
