@@ -10,15 +10,15 @@ Prints its URL and the author's hex key on the first line; runs until stdin clos
 import argparse
 import asyncio
 import json
-import signal
-import sys
 
 import websockets
 from nostr_sdk import EventBuilder, Keys, Kind, Tag, Timestamp
 
+from peer_life import unblock_signals, until_stopped
+
 
 async def main():
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    unblock_signals()
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=20000)
@@ -43,15 +43,7 @@ async def main():
 
     async with websockets.serve(serve, "127.0.0.1", args.port, max_size=None, compression=None):
         print(f"ws://127.0.0.1:{args.port} {keys.public_key().to_hex()}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
-        except (PermissionError, ValueError, OSError):
-            pass
-        await stop.wait()
+        await until_stopped()
 
 
 asyncio.run(main())

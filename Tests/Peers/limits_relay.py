@@ -12,10 +12,10 @@ Prints its ws:// URL on the first line of stdout; runs until stdin closes or SIG
 import argparse
 import asyncio
 import json
-import signal
-import sys
 
 from aiohttp import WSMsgType, web
+
+from peer_life import unblock_signals, until_stopped
 
 received = []
 opened = []
@@ -56,8 +56,7 @@ async def connections(_request):
 
 
 async def main():
-    # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    unblock_signals()
     global LIMITS, DROP_AFTER, START
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -75,16 +74,7 @@ async def main():
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port).start()
     print(f"ws://127.0.0.1:{args.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
-    except (PermissionError, ValueError, OSError):
-        pass  # stdin is not a pipe (e.g. /dev/null): run until a signal
-
-    await stop.wait()
+    await until_stopped()
     await runner.cleanup()
 
 

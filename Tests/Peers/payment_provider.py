@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 import time
 from datetime import timedelta
@@ -28,6 +27,8 @@ from datetime import timedelta
 from nostr_sdk import (
     Client, EventBuilder, Filter, Keys, Kind, RelayStatus, RelayUrl, ReqTarget, SecretKey, Tag, Timestamp,
 )
+
+from peer_life import unblock_signals, until_stopped
 
 INVOICE = "lnbc210n1pfakeinvoice"
 
@@ -38,8 +39,7 @@ def emit(obj):
 
 
 async def main():
-    # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    unblock_signals()
     parser = argparse.ArgumentParser(description="A NIP-90 provider that answers every request with payment-required.")
     parser.add_argument("--relay", action="append", required=True, help="relay URL (repeatable)")
     parser.add_argument("--amount", type=int, default=21000, help="msats asked for (default 21000)")
@@ -104,17 +104,8 @@ async def main():
                 print(f"payment_provider.py: cannot answer {event.id().to_hex()}: {exc}", file=sys.stderr, flush=True)
 
     listener = asyncio.create_task(listen())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
-    except (PermissionError, ValueError, OSError):
-        pass  # stdin is not a pipe or a terminal (e.g. /dev/null): run until a signal
-
     emit({"pubkey": me.to_hex()})
-    await stop.wait()
+    await until_stopped()
     listener.cancel()
     sys.stdout.flush()
     # The bindings keep background tasks alive after shutdown; leave at once.

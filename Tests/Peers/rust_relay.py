@@ -11,15 +11,14 @@ dropped a connection.
 import argparse
 import asyncio
 import os
-import signal
-import sys
 
 from nostr_sdk import LocalRelayBuilder, LocalRelayBuilderNip42, LocalRelayBuilderNip42Mode, LogLevel, RateLimit, init_logger
 
+from peer_life import unblock_signals, until_stopped
+
 
 async def main():
-    # Started by Foundation's Process, this process inherits a mask that blocks SIGTERM.
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    unblock_signals()
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--nip42", choices=["read", "write", "both"])
@@ -43,16 +42,7 @@ async def main():
     if args.log:
         init_logger({"warn": LogLevel.WARN, "info": LogLevel.INFO, "debug": LogLevel.DEBUG}[args.log])
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
-    except (PermissionError, ValueError, OSError):
-        pass  # stdin is not a pipe (e.g. /dev/null): run until a signal
-
-    await stop.wait()
+    await until_stopped()
     relay.shutdown()
     # The bindings keep background tasks alive after shutdown; leave at once.
     os._exit(0)
