@@ -86,13 +86,14 @@ final class PublishCollector: Sendable {
         self.report = report
     }
 
-    /// Arms the timeout; with no relay at all, reports at once.
+    /// Arms the timeout; with no relay at all, reports at once. The timer holds the collector, so
+    /// the report comes by the deadline even if every relay's answer is lost; reporting cancels it.
     func start(timeout: Duration) {
         guard !relays.isEmpty else {
             stop()
             return
         }
-        let timer = LoopTimer.after(timeout) { [weak self] in self?.stop() }
+        let timer = LoopTimer.after(timeout) { self.stop() }
         let late = state.withLock { state in
             state.timer = timer
             return state.reported
@@ -181,6 +182,17 @@ final class OutboundQueue: Sendable {
             guard let item = state.items.popFirst() else { return nil }
             if case .publish = item { state.publishCount -= 1 }
             return item
+        }
+    }
+
+    /// Empties the queue and returns the events that were waiting (the connection is gone for good).
+    func removeAllPublishes() -> [PendingPublish] {
+        state.withLock { state in
+            defer {
+                state.items.removeAll()
+                state.publishCount = 0
+            }
+            return state.items.compactMap { if case .publish(let pending) = $0 { pending } else { nil } }
         }
     }
 

@@ -130,18 +130,22 @@ final class RelayConnection: RelaySocketDelegate {
             _ = await stopSignal.wait(timeout: delay)
         }
         setPhase(.closed, error: state.withLock { $0.lastError })
-        failQueued(reason: "the relay pool stopped")
+        failQueued(reason: Self.stoppedReason)
     }
 
-    /// Stops reconnecting and closes the socket.
+    /// Stops reconnecting and closes the socket. Events still waiting for this relay are answered
+    /// at once (rejected): a connection attempt under way may take its full timeout to end.
     func stop() async {
         let socket = state.withLock { state -> RelaySocket? in
             state.stopped = true
             return state.socket
         }
         stopSignal.fulfill(())
+        if socket == nil { failQueued(reason: Self.stoppedReason) }
         await socket?.close()
     }
+
+    static let stoppedReason = "the connection to this relay stopped before it answered (removed from the relays, or the pool stopped)"
 
     private var isStopped: Bool { state.withLock { $0.stopped } }
 
@@ -201,7 +205,13 @@ final class RelayConnection: RelaySocketDelegate {
             }
             let socket = try await RelaySocket.connect(
                 to: url, options: options, group: core.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton, delegate: self)
-            didConnect(socket)
+            guard didConnect(socket) else {
+                // Stopped during the handshake (the relay was removed, or the pool stops): stop()
+                // found no socket to close, so this one closes here and the loop ends.
+                group.cancelAll()
+                await socket.close()
+                return nil
+            }
             defer {
                 didDisconnect()
                 group.cancelAll()  // a NIP-11 fetch still under way
@@ -216,8 +226,10 @@ final class RelayConnection: RelaySocketDelegate {
         }
     }
 
-    private func didConnect(_ socket: RelaySocket) {
-        state.withLock { state in
+    /// Takes the new socket, unless the connection was stopped meanwhile (then false).
+    private func didConnect(_ socket: RelaySocket) -> Bool {
+        let stopped = state.withLock { state -> Bool in
+            guard !state.stopped else { return true }
             state.socket = socket
             state.sending = false
             state.connectedAt = .now
@@ -225,9 +237,12 @@ final class RelayConnection: RelaySocketDelegate {
             state.challenge = nil
             state.authEventID = nil
             state.openSubscriptions = []
+            return false
         }
+        guard !stopped else { return false }
         setPhase(.connected, error: nil)
         logger.info("relay connected")
+        return true
     }
 
     private func didDisconnect() {
@@ -247,12 +262,17 @@ final class RelayConnection: RelaySocketDelegate {
         for subscription in core.subscriptions(on: url) { subscription.resetEndOfStoredEvents(url) }
     }
 
+    /// Answers every event this connection still holds, sent or waiting: the connection is gone
+    /// for good, and a publish nobody answers would leave its caller waiting.
     private func failQueued(reason: String) {
         let pending = state.withLock { state -> [PendingPublish] in
-            defer { state.inFlight = [:] }
-            return Array(state.inFlight.values)
+            defer {
+                state.inFlight = [:]
+                state.awaitingAuth = []
+            }
+            return Array(state.inFlight.values) + state.awaitingAuth
         }
-        for item in pending { item.resolve(.rejected(reason: reason)) }
+        for item in pending + queue.removeAllPublishes() { item.resolve(.rejected(reason: reason)) }
     }
 
     // MARK: Writing

@@ -1,9 +1,13 @@
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import NostrCore
 import PylonAsync
 
 /// How a relay's connection ended when it ended cleanly: the relay's close frame, if it sent one.
@@ -264,7 +268,7 @@ final class RelayFrameHandler: ChannelDuplexHandler {
                 fail(RelaySocketError.protocolViolation("a fragmented or oversized ping"), code: .protocolError)
                 return
             }
-            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: maskKey(), data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .pong:
             if frame.unmaskedData == unansweredPing { unansweredPing = nil }
@@ -282,8 +286,25 @@ final class RelayFrameHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        acknowledge(context)
         deliver()
         context.fireChannelReadComplete()
+    }
+
+    /// Acknowledges what was just read at once instead of up to 40 ms later (Linux).
+    ///
+    /// A connection that answers what it reads (a provider publishing feedback, a client
+    /// publishing a request) is "interactive" to the kernel, which then delays the ACK of what it
+    /// receives next, hoping to send it with an answer. When the next message from the relay is
+    /// one that needs no answer (the OK to a publish), the ACK waits for the delayed-ACK timer,
+    /// and a relay that writes without TCP_NODELAY (rust-nostr's, among others) holds its next
+    /// small message to us until then (Nagle): a request that reaches the relay right after our
+    /// last OK reaches us 40 ms late. TCP_QUICKACK sends the pending ACK now; the kernel clears
+    /// it again by itself, so it is set after every read.
+    private func acknowledge(_ context: ChannelHandlerContext) {
+        #if os(Linux)
+            try? context.channel.syncOptions?.setOption(.tcpQuickAck, value: 1)
+        #endif
     }
 
     /// Hands the messages read so far to the delegate, unless it still holds reads.
@@ -340,9 +361,15 @@ final class RelayFrameHandler: ChannelDuplexHandler {
             buffer.moveWriterIndex(forwardBy: Self.headerRoom)
             buffer.moveReaderIndex(forwardBy: Self.headerRoom)
             buffer.writeString(text)
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer)), promise: nil)
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: maskKey(), data: buffer)), promise: nil)
         }
         context.flush()
+    }
+
+    /// A client's frames are masked with an unpredictable key (RFC 6455 §5.3).
+    private func maskKey() -> WebSocketMaskingKey {
+        var generator = StreamRandom.Generator()
+        return .random(using: &generator)
     }
 
     private func ping() {
@@ -354,7 +381,7 @@ final class RelayFrameHandler: ChannelDuplexHandler {
         var data = context.channel.allocator.buffer(capacity: 8)
         data.writeInteger(UInt64.random(in: .min ... .max))
         unansweredPing = data
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, maskKey: .random(), data: data)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, maskKey: maskKey(), data: data)), promise: nil)
     }
 
     /// Starts the closing handshake: the socket closes when the relay answers, or a second later
@@ -370,7 +397,7 @@ final class RelayFrameHandler: ChannelDuplexHandler {
         var payload = context.channel.allocator.buffer(capacity: 2 + (reason?.utf8.count ?? 0))
         payload.write(webSocketErrorCode: code)
         if let reason { payload.writeString(reason) }
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(), data: payload)
         let written = context.writeAndFlush(wrapOutboundOut(frame))
         if waitForAnswer {
             context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
@@ -379,3 +406,10 @@ final class RelayFrameHandler: ChannelDuplexHandler {
         }
     }
 }
+
+#if os(Linux)
+    extension ChannelOption where Self == ChannelOptions.Types.SocketOption {
+        /// TCP_QUICKACK: acknowledge what has been received at once (Linux only).
+        static var tcpQuickAck: Self { Self(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_QUICKACK))) }
+    }
+#endif

@@ -12,12 +12,16 @@ of the WebSocket URL picks the behaviour:
   /bad-utf8    sends a text message that is not UTF-8
   /refuse      answers the upgrade with HTTP 403
   /mute        takes the connection and never answers the handshake
+  /slow        answers the handshake 0.5 s late, then behaves as /fragments
+  /acks        answers every EVENT with OK true and measures how long the client's kernel takes to
+               acknowledge that OK (TCP_INFO's count of unacknowledged segments back to 0, polled
+               every 0.2 ms for up to 300 ms): {"id": event id, "ms": delay} in the log's "acks"
 
 With --tls the server speaks TLS with a self-signed certificate made at start (wss://), which a
 client that checks certificates must refuse.
 
 GET /log (plain HTTP) returns what clients sent: {"pongs": [payload...], "closes": [[code,
-reason]...], "texts": [...], "pings": count}. Prints its ws:// base URL on the first line; runs until stdin
+reason]...], "texts": [...], "pings": count, "acks": [...]}. Prints its ws:// base URL on the first line; runs until stdin
 closes or SIGTERM.
 """
 import argparse
@@ -26,11 +30,24 @@ import base64
 import hashlib
 import json
 import signal
+import socket
 import struct
 import sys
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-log = {"pongs": [], "closes": [], "texts": [], "pings": 0}
+log = {"pongs": [], "closes": [], "texts": [], "pings": 0, "acks": []}
+
+
+def unacknowledged(sock):
+    """The socket's count of sent segments not yet acknowledged (struct tcp_info's tcpi_unacked)."""
+    return struct.unpack_from("I", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104), 24)[0]
+
+
+async def measure_ack(sock, event_id, sent):
+    loop = asyncio.get_running_loop()
+    while unacknowledged(sock) > 0 and loop.time() - sent < 0.3:
+        await asyncio.sleep(0.0002)
+    log["acks"].append({"id": event_id, "ms": round((loop.time() - sent) * 1000, 2)})
 
 
 def frame(opcode, payload, fin=True):
@@ -86,6 +103,9 @@ async def serve(reader, writer):
             writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await writer.drain()
             return
+        if path == "/slow":
+            await asyncio.sleep(0.5)
+            path = "/fragments"
         accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
         writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
@@ -119,6 +139,16 @@ async def serve(reader, writer):
                         writer.write(frame(0x1, text[:third], fin=False))
                         writer.write(frame(0x0, text[third:2 * third], fin=False))
                         writer.write(frame(0x0, text[2 * third:]))
+                        await writer.drain()
+                elif path == "/acks":
+                    message = json.loads(data)
+                    if message[0] == "EVENT":
+                        writer.write(frame(0x1, json.dumps(["OK", message[1]["id"], True, ""]).encode()))
+                        await writer.drain()
+                        sent = asyncio.get_running_loop().time()
+                        asyncio.ensure_future(measure_ack(writer.get_extra_info("socket"), message[1]["id"], sent))
+                    elif message[0] == "REQ":
+                        writer.write(frame(0x1, json.dumps(["EOSE", message[1]]).encode()))
                         await writer.drain()
             elif opcode == 0x9:
                 log["pings"] += 1
