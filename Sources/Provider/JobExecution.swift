@@ -65,7 +65,7 @@ extension ProviderService {
         logger.trace("job inference ended", metadata: ["job.id": "\(request.id)"])
         switch outcome {
         case .value(let summary):
-            await deliver(partials.output, summary: summary, for: reference, elapsed: elapsed)
+            deliver(partials.output, summary: summary, for: reference, elapsed: elapsed)
         case .failed(let error):
             let reason = (error as? BackendError)?.message ?? (error as? JobFailure)?.message ?? "the job failed: \(error)"
             failJob(request, reason: reason)
@@ -81,8 +81,11 @@ extension ProviderService {
         metrics.duration.record(duration: elapsed)
     }
 
-    /// Publishes the result, records the completion, then says `success`.
-    private func deliver(_ output: String, summary: InferenceSummary, for reference: RequestReference, elapsed: Duration) async {
+    /// Hands the result to the relays and returns: the job's slot is free for the next one while
+    /// the relays answer. The first relay to accept it completes the job (recorded, then
+    /// `success`); if none does, the job fails with their reasons. A crash in between leaves the
+    /// job running in the store, and recovery finds the result on the relays.
+    private func deliver(_ output: String, summary: InferenceSummary, for reference: RequestReference, elapsed: Duration) {
         let configuration = configuration
         let result: Event
         do {
@@ -91,24 +94,31 @@ extension ProviderService {
             failJob(reference, reason: error.message)
             return
         }
-        let report = await pool.publish(result, extraRelays: Self.relayURLs(reference.relays), waitForAll: false)
-        logger.trace("job result published", metadata: ["job.id": "\(reference.id)"])
-        guard report.succeeded else {
-            failJob(reference, reason: "no relay accepted the result (\(report.failureSummary))")
-            return
+        let completion = JobCompletion(
+            resultEventID: result.id, promptTokens: summary.promptTokens, completionTokens: summary.completionTokens,
+            outputBytes: output.utf8.count, durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+        unanswered.add()
+        pool.publish(result, extraRelays: Self.relayURLs(reference.relays), waitForAll: false) { report in
+            defer { self.unanswered.remove() }
+            guard report.succeeded else {
+                self.failJob(reference, reason: "no relay accepted the result (\(report.failureSummary))")
+                return
+            }
+            self.complete(reference, completion)
         }
+        logger.trace("job result handed to the relays", metadata: ["job.id": "\(reference.id)"])
+    }
+
+    /// Records a job whose result a relay accepted, then says `success`.
+    private func complete(_ reference: RequestReference, _ completion: JobCompletion) {
         do {
-            try store.complete(
-                jobID: reference.id,
-                JobCompletion(
-                    resultEventID: result.id, promptTokens: summary.promptTokens, completionTokens: summary.completionTokens,
-                    outputBytes: output.utf8.count, durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+            try store.complete(jobID: reference.id, completion)
         } catch {
             logger.error("cannot record a completed job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
         }
         metrics.completed.increment()
         send(feedback: .success, to: reference)
-        logger.debug("job completed", metadata: ["job.id": "\(reference.id)", "job.result": "\(result.id)"])
+        logger.debug("job completed", metadata: ["job.id": "\(reference.id)", "job.result": "\(completion.resultEventID)"])
     }
 
     /// Records the failure and tells the customer why.

@@ -156,8 +156,12 @@ public final class ProviderService: Service, Sendable {
             try policy.checkAddressAndTime(request, now: now)
             if try store.hasProcessed(event.id) { throw Rejection(.duplicate, "already seen") }
             try policy.checkContent(&request, secretKey: keypair.secretKey, now: now)
-            guard limiter.withLock({ $0.allow(event.pubkey) }) else {
-                throw Rejection(.rateLimited, "rate-limited: this provider takes \(configuration.rateLimitPerMinute) requests a minute from one customer")
+            if case .limited(let retryAfter, let tell) = limiter.withLock({ $0.check(event.pubkey) }) {
+                let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
+                throw Rejection(
+                    .rateLimited,
+                    "rate-limited: this provider takes \(configuration.rateLimitPerMinute) requests a minute from one customer; try again in \(seconds) s",
+                    quiet: !tell)
             }
             guard scheduler.hasRoom else {
                 let snapshot = scheduler.snapshot()
@@ -175,6 +179,10 @@ public final class ProviderService: Service, Sendable {
 
     private func reject(_ request: JobRequest, _ rejection: Rejection) {
         metrics.reject(rejection.reason)
+        if rejection.quiet {
+            logger.debug("request rejected quietly", metadata: ["job.id": "\(request.id)", "job.reason": "\(rejection.reason.rawValue)"])
+            return
+        }
         if rejection.reason.isJournaled {
             do {
                 try store.recordRejection(

@@ -15,9 +15,9 @@ final class ProviderRig: Sendable {
     /// Starts a relay, the mock backend and a provider node, and waits until the node is ready.
     static func start(
         provider extra: String = "", behavior: MockLLMServer.Behavior = MockLLMServer.Behavior(), relays extraRelays: [RelayProcess] = [],
-        relayOptions: RelayProcess.Options = .init()
+        relay implementation: RelayProcess.Implementation = .nostrRelay, relayOptions: RelayProcess.Options = .init()
     ) async throws -> ProviderRig {
-        let relay = try await RelayProcess.start(.nostrRelay, options: relayOptions)
+        let relay = try await RelayProcess.start(implementation, options: relayOptions)
         let mock = MockLLMServer(behavior: behavior)
         try await mock.start()
         let relayURLs = [relay.url] + extraRelays.map(\.url)
@@ -256,15 +256,19 @@ struct ProviderTests {
         // Both admitted jobs finish, in order.
         #expect(await rig.customer.awaitStatus("success", for: first) != nil)
         #expect(await rig.customer.awaitStatus("success", for: second, timeout: .seconds(30)) != nil)
-        // The second waited for the slot: it started when the first was done, not when admitted.
+        // The second waited in the queue for the slot: the third was turned away while it waited,
+        // and it started once the first had handed over its result (the first counts as
+        // completed when a relay accepts that result, which may come before or after).
         let journal = try rig.journal()
         func seq(_ kind: String, _ id: String) -> Int? {
             journal.first { $0["kind"] as? String == kind && ($0["data"] as? [String: Any])?["id"] as? String == id }?["seq"] as? Int
         }
-        let firstDone = try #require(seq("job.completed", first))
+        let firstStarted = try #require(seq("job.started", first))
         let secondAdmitted = try #require(seq("job.admitted", second))
+        let thirdRejected = try #require(seq("job.rejected", third))
         let secondStarted = try #require(seq("job.started", second))
-        #expect(secondAdmitted < firstDone && firstDone < secondStarted)
+        #expect(firstStarted < secondAdmitted && secondAdmitted < thirdRejected && thirdRejected < secondStarted)
+        #expect(seq("job.completed", first) != nil)
     }
 
     @Test("partial feedback streams the output while a slow job runs")
@@ -429,7 +433,42 @@ struct ProviderTests {
         #expect(await rig.customer.awaitResult(for: second) != nil)
         let third = try await rig.customer.request(inputs: [["three", "text"]], params: [["max_tokens", "2"]], provider: rig.provider)
         let limited = try #require(await rig.customer.awaitStatus("error", for: third))
-        #expect((limited["extra"] as? String ?? "").hasPrefix("rate-limited"))
+        let message = limited["extra"] as? String ?? ""
+        #expect(message.hasPrefix("rate-limited: this provider takes 2 requests a minute from one customer; try again in "), "\(message)")
+        // The same window's next request is counted and dropped without an answer: a flood is
+        // not amplified. Once the provider counted it, the error feedback it made is still the
+        // two above (the long output, the first refusal).
+        _ = try await rig.customer.request(inputs: [["four", "text"]], params: [["max_tokens", "2"]], provider: rig.provider)
+        #expect(await awaitCondition(timeout: .seconds(10)) {
+            (try? rig.metric("pylon_provider_requests_rejected_total", label: "reason=\"rate_limited\"")) == 2
+        })
+        #expect(try rig.metric("pylon_provider_feedback_total", label: "status=\"error\"") == 2)
+        let refusals = try rig.journal().filter { $0["kind"] as? String == "job.rejected" }
+        #expect(refusals.compactMap { ($0["data"] as? [String: Any])?["id"] as? String } == [third])
+    }
+
+    @Test("a job's slot is free once its result is handed to the relays; the job counts as answered only once a relay accepts it")
+    func slotFreedAtHandOff() async throws {
+        // A relay that sits on each result (kind 6050) for 4 s before it accepts it.
+        let rig = try await ProviderRig.start(
+            provider: "max_concurrent_jobs = 1\n", relay: .slowRelay, relayOptions: .init(holdKinds: [6050], holdSeconds: 4))
+        let first = try await rig.customer.request(inputs: [["first", "text"]], params: [["max_tokens", "2"]], provider: rig.provider)
+        #expect(await awaitCondition(timeout: .seconds(10)) { rig.mock.streamsCompleted >= 1 })
+        let second = try await rig.customer.request(inputs: [["second", "text"]], params: [["max_tokens", "2"]], provider: rig.provider)
+        // With one slot, the second job reaches the backend while the relay still sits on the
+        // first result: the slot did not wait for the relay's OK.
+        #expect(await awaitCondition(timeout: .seconds(3)) { rig.mock.streamsStarted >= 2 })
+        #expect(rig.customer.results(for: first).isEmpty, "the relay was still holding the first result")
+        let held = try #require(try rig.node.pylon("jobs", "--json").json() as? [[String: Any]])
+        #expect(held.first { $0["id"] as? String == first }?["status"] as? String == "running", "not completed before a relay accepted the result")
+        // Then both are answered in full, in the usual order.
+        for id in [first, second] {
+            #expect(await rig.customer.awaitResult(for: id, timeout: .seconds(15)) != nil)
+            #expect(await rig.customer.awaitStatus("success", for: id, timeout: .seconds(15)) != nil)
+            #expect(rig.customer.statuses(for: id).first == "processing")
+        }
+        let jobs = try #require(try rig.node.pylon("jobs", "--json").json() as? [[String: Any]])
+        #expect(jobs.filter { $0["status"] as? String == "completed" }.count == 2)
     }
 
     @Test("a job past its deadline fails with the limit named, and the backend request is aborted")

@@ -112,15 +112,42 @@ struct AdmissionTests {
         var limiter = CustomerRateLimiter(perMinute: 2)
         let start = ContinuousClock.now
         let answers = [
-            limiter.allow(customer.publicKey, now: start), limiter.allow(customer.publicKey, now: start),
-            limiter.allow(customer.publicKey, now: start), limiter.allow(provider.publicKey, now: start),
-            limiter.allow(customer.publicKey, now: start + .seconds(30)),
-        ]
+            limiter.check(customer.publicKey, now: start), limiter.check(customer.publicKey, now: start),
+            limiter.check(customer.publicKey, now: start), limiter.check(provider.publicKey, now: start),
+            limiter.check(customer.publicKey, now: start + .seconds(30)),
+        ].map { $0 == .allowed }
         #expect(answers == [true, true, false, true, true])
         var unlimited = CustomerRateLimiter(perMinute: 0)
         var allowed = 0
-        for _ in 0..<1000 where unlimited.allow(customer.publicKey) { allowed += 1 }
+        for _ in 0..<1000 where unlimited.check(customer.publicKey) == .allowed { allowed += 1 }
         #expect(allowed == 1000)
+    }
+
+    @Test("a customer over the limit is told when to retry once per window; the window's further requests are quiet")
+    func rateLimitAnswersOncePerWindow() {
+        var limiter = CustomerRateLimiter(perMinute: 2)
+        let start = ContinuousClock.now
+        func check(after seconds: Double) -> (retry: Double, tell: Bool)? {
+            guard case .limited(let retry, let tell) = limiter.check(customer.publicKey, now: start + .seconds(seconds)) else { return nil }
+            return (Double(retry.components.seconds) + Double(retry.components.attoseconds) / 1e18, tell)
+        }
+        #expect(check(after: 0) == nil)
+        #expect(check(after: 0) == nil)
+        // Empty: the next token comes in 30 s. The first refusal is told so; a flood is not.
+        let first = check(after: 1)
+        #expect(first?.tell == true)
+        #expect(abs((first?.retry ?? 0) - 29) < 0.01)
+        for second in stride(from: 2.0, to: 30, by: 0.5) {
+            #expect(check(after: second)?.tell == false)
+        }
+        // Refusals did not take tokens: the retry time holds.
+        #expect(check(after: 30) == nil)
+        // A new window is told again, with its own retry time.
+        let next = check(after: 31)
+        #expect(next?.tell == true)
+        #expect(abs((next?.retry ?? 0) - 29) < 0.01)
+        // Another customer is not affected.
+        #expect(limiter.check(provider.publicKey, now: start + .seconds(31)) == .allowed)
     }
 }
 

@@ -1,13 +1,18 @@
 import Foundation
 
-/// A real relay on 127.0.0.1 for a test: `nostr-relay` (PyPI, Python) or rust-nostr's relay
-/// (`LocalRelay` from the nostr-sdk package), each on a free port, stopped when the test ends.
-/// It can be killed and started again on the same port.
+/// A relay on 127.0.0.1 for a test, on a free port, stopped when the test ends: a real one,
+/// `nostr-relay` (PyPI, Python) or rust-nostr's relay (`LocalRelay` from the nostr-sdk package),
+/// or `Tests/Peers/slow_relay.py`, which accepts chosen kinds late. It can be killed and started
+/// again on the same port.
 public final class RelayProcess: @unchecked Sendable {
-    public enum Implementation: String, CaseIterable, Sendable, CustomStringConvertible {
+    public enum Implementation: String, Sendable, CustomStringConvertible {
         case nostrRelay = "nostr-relay"
         case rustNostr = "rust-nostr"
+        /// In memory, for the tests of a relay slow to accept (`Options.holdKinds`).
+        case slowRelay = "slow-relay"
         public var description: String { rawValue }
+        /// The real relays: what every wire behaviour is checked against.
+        public static let real: [Implementation] = [.nostrRelay, .rustNostr]
     }
 
     public struct Options: Sendable {
@@ -19,12 +24,21 @@ public final class RelayProcess: @unchecked Sendable {
         public var verifySignatures = true
         /// nostr-relay only: a rate limit on EVENT, e.g. "5/s".
         public var eventRateLimit: String?
+        /// slow-relay only: events of these kinds are accepted (stored, forwarded, answered OK)
+        /// only `holdSeconds` after they arrive.
+        public var holdKinds: [Int]
+        public var holdSeconds: Double
 
-        public init(nip42: String? = nil, notesPerMinute: Int? = nil, verifySignatures: Bool = true, eventRateLimit: String? = nil) {
+        public init(
+            nip42: String? = nil, notesPerMinute: Int? = nil, verifySignatures: Bool = true, eventRateLimit: String? = nil,
+            holdKinds: [Int] = [], holdSeconds: Double = 0
+        ) {
             self.nip42 = nip42
             self.notesPerMinute = notesPerMinute
             self.verifySignatures = verifySignatures
             self.eventRateLimit = eventRateLimit
+            self.holdKinds = holdKinds
+            self.holdSeconds = holdSeconds
         }
     }
 
@@ -69,6 +83,11 @@ public final class RelayProcess: @unchecked Sendable {
             if let mode = options.nip42 { arguments += ["--nip42", mode] }
             if let n = options.notesPerMinute { arguments += ["--notes-per-minute", String(n)] }
             process.arguments = arguments
+        case .slowRelay:
+            process.arguments = [
+                PythonPeers.script("slow_relay.py").path, "--port", String(port),
+                "--hold-kinds", options.holdKinds.map(String.init).joined(separator: ","), "--hold-seconds", String(options.holdSeconds),
+            ]
         }
         process.currentDirectoryURL = directory.url
         process.standardInput = Pipe()  // the peer stops when this closes

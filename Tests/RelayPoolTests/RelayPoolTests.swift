@@ -74,7 +74,7 @@ func collect(
 
 @Suite("Relay pool against real relays", .serialized)
 struct RelayPoolTests {
-    @Test("publish and receive", arguments: RelayProcess.Implementation.allCases)
+    @Test("publish and receive", arguments: RelayProcess.Implementation.real)
     func publishAndReceive(implementation: RelayProcess.Implementation) async throws {
         let relay = try await RelayProcess.start(implementation)
         let author = Keypair.generate()
@@ -156,7 +156,7 @@ struct RelayPoolTests {
         }
     }
 
-    @Test("a relay killed and restarted on the same port: reconnect, resubscribe, nothing missed", arguments: RelayProcess.Implementation.allCases)
+    @Test("a relay killed and restarted on the same port: reconnect, resubscribe, nothing missed", arguments: RelayProcess.Implementation.real)
     func reconnectAndResubscribe(implementation: RelayProcess.Implementation) async throws {
         let relay = try await RelayProcess.start(implementation)
         let author = Keypair.generate()
