@@ -1,31 +1,35 @@
 #!/usr/bin/env bash
-# Provider benchmark (SPEC §11): kind 5050 jobs through one local relay (rust-nostr's, from the
-# nostr-sdk package, rate limit raised) with a zero-delay mock LLM (Tests/Peers/mock_llm.py),
-# served by pylon (release build, llamacpp backend) and then, in the same run, by nostr-dvm 1.1.8
-# (Tests/Peers/nostr_dvm_provider.py, its own venv, loopback only), each at concurrency 1, 4
-# and 16. The customers are Tests/Peers/bench_customers.py (rust-nostr clients).
+# Provider benchmark (SPEC §11): kind 5050 jobs through one local relay with a zero-delay mock LLM
+# (Tests/Peers/mock_llm.py), served by pylon (release build, llamacpp backend) and by nostr-dvm
+# 1.1.8 (Tests/Peers/nostr_dvm_provider.py, its own venv, loopback only), each at concurrency 1, 4
+# and 16, on the machine as it is: this script changes no kernel, route or sysctl setting.
 #
-# For each provider and concurrency it prints: p50/p99 request-publish -> result, jobs/s, the
-# provider's CPU ms per job (utime+stime from /proc), the relay's and the customers' CPU seconds
-# (so a reader sees which part is the bottleneck on 2 cores), and the provider's RSS: idle before
-# the round, its peak so far (VmHWM), and its anonymous part after the round (RssAnon: the heap,
-# without the code pages shared with the page cache). Providers run one after the other, never
-# side by side. Repeated rounds (--concurrency "1 1 1 1 1") show whether memory grows with jobs.
+#   scripts/bench-provider.sh [--relay rust|nostr-relay|both] [--runs R] [--jobs N] [--customers K]
+#                             [--concurrency "1 4 16"] [--only pylon|dvm] [--max-tokens T]
+#                             [--no-build] [--diagnostic-quickack]
 #
-#   scripts/bench-provider.sh [--jobs N] [--customers K] [--concurrency "1 4 16"] [--only pylon|dvm]
-#                             [--max-tokens T] [--no-build] [--no-quickack]
+# Relays: rust-nostr's (LocalRelay from the nostr-sdk package) and nostr-relay (PyPI), both by
+# default, each with its rate limits off. For each relay the providers take turns, one at a time
+# and never side by side, for R runs (default 2; the order alternates: pylon first in odd runs,
+# nostr-dvm first in even ones), so that both meet the machine in the same state; the summary gives
+# the median of the runs. Each provider starts afresh for each run.
 #
-# Each job asks for T tokens (default 16); the mock streams them as one server-sent event each.
+# The customers are Tests/Peers/bench_customers.py (K rust-nostr clients, default 4, taking turns
+# on N jobs, default 200, of T tokens each, default 16, one server-sent event a token). For each
+# round it prints: p50/p99 request publish -> result, p50 publish -> the first feedback, p50
+# publish -> the relay's OK to the request (the relay's own time for one message), jobs/s,
+# the provider's CPU ms per job (utime+stime from /proc), the relay's and the customers' CPU seconds
+# and their share of the round's wall time (a figure that the relay or the customers cap, at ~100 %
+# of a core, is named as such), and the provider's RSS: idle before the round, its peak so far
+# (VmHWM), its anonymous part after the round (RssAnon). Repeated rounds (--concurrency "1 1 1 1")
+# show whether memory grows with jobs.
 #
-# Delayed ACKs: rust-nostr's relay writes without TCP_NODELAY, so an answer that reaches it less
-# than ~40 ms after it sent the customer the OK for its request waits (Nagle) for the customer's
-# delayed ACK: every fast provider then looks 20-40 ms slow, and a slow one does not. Run as root,
-# the script turns delayed ACKs off on the loopback route for the run (`ip route ... quickack 1`,
-# put back on exit), for both providers alike; --no-quickack keeps the kernel's default.
+# --diagnostic-quickack (root only) adds one more pass with delayed ACKs off on the loopback route
+# (`ip route ... quickack 1`, put back on exit). Its rows are printed apart and labelled: they show
+# what the kernel's delayed ACKs cost, and are never the result.
 #
-# The nostr-dvm venv is made once in ${PYLON_CACHE:-$HOME/.cache/pylon}/venv-nostr-dvm (wheels
-# only, about 2 minutes). pylon is built with scripts/build-release.sh (in
-# .build-release; PYLON_RELEASE_SCRATCH overrides the folder) unless --no-build.
+# pylon is built with scripts/build-release.sh (in .build-release; PYLON_RELEASE_SCRATCH overrides
+# the folder) unless --no-build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +37,9 @@ JOBS=200
 CUSTOMERS=4
 ONLY=""
 BUILD=1
-QUICKACK=1
+RELAYS="rust nostr-relay"
+RUNS=2
+DIAGNOSTIC=0
 CONCURRENCY="1 4 16"
 MAX_TOKENS=16
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -44,36 +50,41 @@ while [ $# -gt 0 ]; do
         --concurrency) CONCURRENCY="${2:?--concurrency needs numbers, e.g. \"1 4 16\"}"; shift 2 ;;
         --only) ONLY="${2:?--only needs pylon or dvm}"; shift 2 ;;
         --max-tokens) MAX_TOKENS="${2:?--max-tokens needs a number}"; shift 2 ;;
+        --relay) RELAYS="${2:?--relay needs rust, nostr-relay or both}"; shift 2 ;;
+        --runs) RUNS="${2:?--runs needs a number}"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        --no-quickack) QUICKACK=0; shift ;;
+        --diagnostic-quickack) DIAGNOSTIC=1; shift ;;
+        --no-quickack) shift ;;  # the default now; kept so that older command lines still run
         -h|--help) usage; exit 0 ;;
         *) echo "bench-provider.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 case "$ONLY" in ""|pylon|dvm) ;; *) echo "bench-provider.sh: --only takes pylon or dvm" >&2; exit 2 ;; esac
+case "$RELAYS" in both) RELAYS="rust nostr-relay" ;; rust|nostr-relay|"rust nostr-relay") ;;
+    *) echo "bench-provider.sh: --relay takes rust, nostr-relay or both" >&2; exit 2 ;; esac
 [[ "$JOBS" =~ ^[1-9][0-9]*$ && "$CUSTOMERS" =~ ^[1-9][0-9]*$ && "$CONCURRENCY" =~ ^[1-9][0-9]*( [1-9][0-9]*)*$
-    && "$MAX_TOKENS" =~ ^[1-9][0-9]*$ ]] \
-    || { echo "bench-provider.sh: --jobs, --customers, --concurrency and --max-tokens take positive numbers" >&2; exit 2; }
-RUN_PYLON=1; RUN_DVM=1
-[ "$ONLY" = dvm ] && RUN_PYLON=0
-[ "$ONLY" = pylon ] && RUN_DVM=0
+    && "$MAX_TOKENS" =~ ^[1-9][0-9]*$ && "$RUNS" =~ ^[1-9][0-9]*$ ]] \
+    || { echo "bench-provider.sh: --jobs, --customers, --concurrency, --max-tokens and --runs take positive numbers" >&2; exit 2; }
+if [ "$DIAGNOSTIC" = 1 ] && { [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; }; then
+    echo "bench-provider.sh: --diagnostic-quickack changes the loopback route: it needs root and iproute2" >&2; exit 2
+fi
+PROVIDERS="pylon dvm"
+[ "$ONLY" = dvm ] && PROVIDERS="dvm"
+[ "$ONLY" = pylon ] && PROVIDERS="pylon"
 
 scripts/setup-test-peers.sh
 PY=.venv/bin/python
 CLK_TCK=$(getconf CLK_TCK)
 TMP=$(mktemp -d /tmp/pylon-bench-provider.XXXXXX)
 PIDS=()
-PYLON_HOME_DIR=""
+PYLON_HOMES=()
 LOOPBACK_ROUTE=""
 
 cleanup() {
     if [ -n "$LOOPBACK_ROUTE" ]; then ip route change $LOOPBACK_ROUTE table local 2>/dev/null || true; fi
-    if [ -n "$PYLON_HOME_DIR" ]; then PYLON_HOME="$PYLON_HOME_DIR" "$PYLON" stop >/dev/null 2>&1 || true; fi
+    for home in "${PYLON_HOMES[@]}"; do stop_pylon "$PYLON" "$home"; done
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
+    for pid in "${PIDS[@]}"; do stop_process "$pid"; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -85,58 +96,27 @@ die() { echo "bench-provider.sh: $1" >&2; [ -n "${2:-}" ] && [ -f "$2" ] && tail
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_mb() { awk -v k="$2:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
-# nostr-dvm's venv, once.
-DVM_VENV="${PYLON_CACHE:-$HOME/.cache/pylon}/venv-nostr-dvm"
-if [ "$RUN_DVM" = 1 ] && ! "$DVM_VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("nostr-dvm") != "1.1.8")' 2>/dev/null; then
-    echo "==> creating $DVM_VENV with nostr-dvm 1.1.8 (wheels only; about 2 minutes)" >&2
-    rm -rf "$DVM_VENV"
-    mkdir -p "$(dirname "$DVM_VENV")"
-    python3 -m venv "$DVM_VENV"
-    "$DVM_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: nostr-dvm==1.1.8
-fi
-
-# pylon, release build.
+case " $PROVIDERS " in *" dvm "*) ensure_dvm_venv ;; esac
 PYLON="${PYLON_RELEASE_SCRATCH:-.build-release}/release/pylon"
-if [ "$RUN_PYLON" = 1 ]; then
+case " $PROVIDERS " in *" pylon "*)
     if [ "$BUILD" = 1 ]; then
         scripts/build-release.sh >&2
         PYLON="$(scripts/build-release.sh --show-bin-path)/pylon"
     fi
-    [ -x "$PYLON" ] || die "no pylon binary at $PYLON (drop --no-build)"
-fi
+    [ -x "$PYLON" ] || die "no pylon binary at $PYLON (drop --no-build)" ;;
+esac
 
-# Delayed ACKs off on the loopback route for the run (see the top of this file).
-ACKS="kernel default (delayed ACKs; --no-quickack or not root)"
-if [ "$QUICKACK" = 1 ] && [ "$(id -u)" = 0 ] && command -v ip > /dev/null; then
-    ROUTE=$(ip route show table local 127.0.0.1 | grep '^local 127.0.0.1 ' | head -n 1 | sed 's/ *$//')
-    if [ -n "$ROUTE" ] && ! echo "$ROUTE" | grep -q quickack && ip route change $ROUTE table local quickack 1 2>/dev/null; then
-        LOOPBACK_ROUTE="$ROUTE"
-        ACKS="delayed ACKs off on the loopback route for this run (ip route quickack 1; restored on exit)"
-    fi
-fi
-
-# One relay, one mock LLM, shared by both providers.
-RELAY_PORT=$(free_port)
-$PY Tests/Peers/rust_relay.py --port "$RELAY_PORT" --notes-per-minute 100000000 --max-reqs 100000 ${RELAY_LOG:+--log "$RELAY_LOG"} \
-    < /dev/null > "$TMP/relay.out" 2> "$TMP/relay.log" &
-RELAY_PID=$!; PIDS+=("$RELAY_PID")
-RELAY_URL=$(first_line "$TMP/relay.out" "$RELAY_PID" 30) || die "the relay did not start" "$TMP/relay.log"
-$PY Tests/Peers/mock_llm.py --port 0 < /dev/null > "$TMP/mock.out" 2> "$TMP/mock.log" &
-MOCK_PID=$!; PIDS+=("$MOCK_PID")
-MOCK_PORT=$(first_line "$TMP/mock.out" "$MOCK_PID" 30 | json_field port) || die "the mock LLM did not start" "$TMP/mock.log"
-MOCK_URL="http://127.0.0.1:$MOCK_PORT"
-
-echo "== provider benchmark: $JOBS kind 5050 jobs per round ($MAX_TOKENS tokens each), $CUSTOMERS customers, relay $RELAY_URL (rust-nostr LocalRelay), mock LLM $MOCK_URL (zero delay)"
-echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; TCP: $ACKS"
 RESULTS="$TMP/results.tsv"
 : > "$RESULTS"
-ROW='%-9s %4s %7s %8s %8s %7s %11s %11s %10s %9s %9s %9s\n'
-# shellcheck disable=SC2059
-printf "$ROW" provider conc ok p50_ms p99_ms jobs/s cpu_ms/job relay_cpu_s cust_cpu_s rss_idle rss_peak rss_anon
+ROW='%-9s %4s %7s %7s %7s %7s %7s %7s %10s %13s %13s %8s %8s %8s\n'
+header() {
+    # shellcheck disable=SC2059
+    printf "$ROW" provider conc ok p50_ms p99_ms fb_p50 ok_p50 jobs/s cpu_ms/job relay_cpu_s cust_cpu_s rss_idle rss_peak rss_anon
+}
 
-# Runs the rounds against one provider process: NAME PID PUBKEY.
+# rounds PASS RELAY RUN NAME PID PUBKEY: the rounds against one provider process.
 rounds() {
-    local name=$1 pid=$2 pubkey=$3 c probe out
+    local pass=$1 relay=$2 run=$3 name=$4 pid=$5 pubkey=$6 c probe out
     # One probe job (not counted): warms the provider and proves that it answers.
     probe=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs 1 --customers 1 --timeout 15) || true
     if [ "$(echo "$probe" | json_field ok 2>/dev/null)" != 1 ]; then
@@ -152,68 +132,40 @@ rounds() {
         p1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "$RELAY_PID")
         peak=$(rss_mb "$pid" VmHWM)
         anon=$(rss_mb "$pid" RssAnon)
-        echo "$out" >> "$TMP/rounds.jsonl"
-        $PY - "$name" "$c" "$idle" "$peak" "$((p1 - p0))" "$((r1 - r0))" "$CLK_TCK" "$out" "$anon" >> "$RESULTS" <<'PYEOF'
+        $PY - "$RESULTS" "$ROW" "$pass" "$relay" "$run" "$name" "$c" "$idle" "$peak" "$((p1 - p0))" "$((r1 - r0))" "$CLK_TCK" "$out" "$anon" <<'PYEOF'
 import json, sys
-name, c, idle, peak, pticks, rticks, tck, out, anon = sys.argv[1:]
+results, row, pass_, relay, run, name, c, idle, peak, pticks, rticks, tck, out, anon = sys.argv[1:]
 r = json.loads(out)
 tck = int(tck)
-per_job = int(pticks) * 1000.0 / tck / max(r["ok"], 1)
+f = dict(pass_=pass_, relay=relay, run=int(run), provider=name, c=int(c), ok=r["ok"], jobs=r["jobs"],
+         p50=r["p50_ms"], p99=r["p99_ms"], fb50=r.get("feedback_p50_ms"), ok50=r.get("ok_p50_ms"), jps=r["jobs_per_s"],
+         cpu=int(pticks) * 1000.0 / tck / max(r["ok"], 1), relay_cpu=int(rticks) / tck, cust_cpu=r["cpu_s"],
+         wall=r["wall_s"], idle=float(idle), peak=float(peak), anon=float(anon))
+with open(results, "a") as out_file:
+    out_file.write(json.dumps(f) + "\n")
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
-print("\t".join([name, c, f'{r["ok"]}/{r["jobs"]}', fmt(r["p50_ms"]), fmt(r["p99_ms"]), f'{r["jobs_per_s"]:.1f}',
-                 f"{per_job:.2f}", f"{int(rticks) / tck:.2f}", f'{r["cpu_s"]:.2f}', idle + " MB", peak + " MB", anon + " MB"]))
+share = lambda s: f"{s:.2f} ({100 * s / max(f['wall'], 1e-9):.0f}%)"
+sys.stdout.write(row.replace("\\n", "\n") % (
+    "nostr-dvm" if name == "dvm" else "pylon", c, f"{f['ok']}/{f['jobs']}", fmt(f["p50"]), fmt(f["p99"]), fmt(f["fb50"]), fmt(f["ok50"]),
+    f"{f['jps']:.1f}", f"{f['cpu']:.2f}", share(f["relay_cpu"]), share(f["cust_cpu"]),
+    f"{f['idle']:.1f}", f"{f['peak']:.1f}", f"{f['anon']:.1f}"))
 PYEOF
-        tail -n 1 "$RESULTS" | awk -F'\t' -v row="$ROW" '{printf row, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
     done
 }
 
-if [ "$RUN_PYLON" = 1 ]; then
-    PYLON_HOME_DIR="$TMP/pylon-home"
-    mkdir -p "$PYLON_HOME_DIR"
-    export PYLON_HOME="$PYLON_HOME_DIR"
-    "$PYLON" init > "$TMP/pylon-init.log" 2>&1 || die "pylon init failed" "$TMP/pylon-init.log"
-    IDENTITY=$("$PYLON" identity --json) || die "pylon identity --json failed"
-    PYLON_PUBKEY=$(echo "$IDENTITY" | json_field pubkey)
-    CONFIG=$(echo "$IDENTITY" | json_field config_file)
-    cat > "$CONFIG" <<EOF
-relays = ["$RELAY_URL"]
-[provider]
-kinds = [5050]
-max_concurrent_jobs = 16
-max_queue = 1024
-rate_limit_per_minute = 0
-announce = false
-[backends]
-preference = ["llamacpp"]
-llamacpp_url = "$MOCK_URL"
-[http]
-listen = ""
-[log]
-level = "warning"
-EOF
-    "$PYLON" start > "$TMP/pylon-start.log" 2>&1 || die "pylon start failed" "$TMP/pylon-start.log"
-    PYLON_PID=""
-    for _ in $(seq 300); do   # up to 30 s: running, a relay connected, a backend ready
-        STATUS=$("$PYLON" status --json 2>/dev/null || true)
-        PYLON_PID=$(echo "$STATUS" | $PY -c '
-import json, sys
-try:
-    s = json.load(sys.stdin)
-except ValueError:
-    sys.exit()
-ok = s.get("running") and any(r.get("state") == "connected" for r in s.get("relays", [])) \
-    and any(b.get("state") == "ready" for b in s.get("backends", []))
-print(s["pid"] if ok else "")')
-        [ -n "$PYLON_PID" ] && break
-        sleep 0.1
-    done
-    [ -n "$PYLON_PID" ] || die "pylon did not become ready (relay connected, backend ready) in 30 s: $STATUS"
-    unset PYLON_HOME
-    rounds pylon "$PYLON_PID" "$PYLON_PUBKEY"
-    # pylon's own share of each job, from its journal: the request received -> the result
-    # accepted by the relay (job.completed is written after the relay's OK). The rest of the
-    # customer's figure is the relay and the customer.
-    PYLON_HOME="$PYLON_HOME_DIR" "$PYLON" events --json | $PY -c '
+# provider_run PASS RELAY RUN pylon|dvm: one provider, started afresh, through all its rounds.
+provider_run() {
+    local pass=$1 relay=$2 run=$3 provider=$4 dir
+    dir="$TMP/$pass-$relay-$run-$provider"
+    mkdir -p "$dir"
+    case "$provider" in
+        pylon)
+            PYLON_HOMES+=("$dir/home")
+            start_pylon "$PYLON" "$dir/home" "$RELAY_URL" "$MOCK_URL" || die "pylon did not start" "$dir/home/logs/pylon.log"
+            rounds "$pass" "$relay" "$run" pylon "$PYLON_PID" "$PYLON_PUBKEY"
+            # pylon's own share of each job, from its journal: request received -> result accepted
+            # by the relay (job.completed is written after the relay's OK).
+            PYLON_HOME="$dir/home" "$PYLON" events --json | $PY -c '
 import json, sys
 from datetime import datetime
 def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
@@ -225,33 +177,113 @@ for e in json.load(sys.stdin):
 spans.sort()
 if spans:
     pick = lambda q: spans[min(len(spans) - 1, int(q * len(spans)))]
-    print(f"   pylon inside (journal: request received -> result accepted by the relay), all rounds: "
+    print(f"   pylon inside (its journal: request received -> result accepted by the relay): "
           f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms over {len(spans)} jobs")'
-    PYLON_HOME="$PYLON_HOME_DIR" "$PYLON" stop > /dev/null 2>&1 || true
-    PYLON_HOME_DIR=""
-fi
+            stop_pylon "$PYLON" "$dir/home"
+            ;;
+        dvm)
+            start_dvm "$dir" "$RELAY_URL" "$MOCK_URL" || die "nostr-dvm did not start" "$dir/dvm.log"
+            PIDS+=("$DVM_PID")
+            echo "   nostr-dvm answered its first ping $DVM_READY_MS ms after launch"
+            rounds "$pass" "$relay" "$run" dvm "$DVM_PID" "$DVM_PUBKEY"
+            stop_process "$DVM_PID"
+            ;;
+    esac
+}
 
-if [ "$RUN_DVM" = 1 ]; then
-    STARTED=$(date +%s%N)
-    "$DVM_VENV/bin/python" Tests/Peers/nostr_dvm_provider.py --relay "$RELAY_URL" --llm "$MOCK_URL" \
-        --workdir "$TMP/nostr-dvm" < /dev/null > "$TMP/dvm.out" 2> "$TMP/dvm.log" &
-    DVM_PID=$!; PIDS+=("$DVM_PID")
-    DVM_PUBKEY=$(first_line "$TMP/dvm.out" "$DVM_PID" 300 | json_field pubkey) || die "nostr-dvm did not start" "$TMP/dvm.log"
-    echo "   nostr-dvm $("$DVM_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("nostr-dvm"))') answered its first ping $(( ($(date +%s%N) - STARTED) / 1000000 )) ms after launch"
-    rounds nostr-dvm "$DVM_PID" "$DVM_PUBKEY"
-    kill -TERM "$DVM_PID" 2>/dev/null || true
-fi
+# relay_pass PASS RELAY RUNS: one relay and one mock LLM, the providers taking turns RUNS times.
+relay_pass() {
+    local pass=$1 relay=$2 runs=$3 dir run order
+    dir="$TMP/$pass-$relay"
+    mkdir -p "$dir"
+    start_relay "$relay" "$dir" || die "the $relay relay did not start" "$dir/relay.log"
+    PIDS+=("$RELAY_PID")
+    start_mock "$dir" || die "the mock LLM did not start" "$dir/mock.log"
+    PIDS+=("$MOCK_PID")
+    echo "== relay $relay ($RELAY_URL), mock LLM $MOCK_URL; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    for run in $(seq "$runs"); do
+        order="$PROVIDERS"
+        [ $((run % 2)) = 0 ] && order=$(echo "$PROVIDERS" | tr ' ' '\n' | tac | tr '\n' ' ')
+        echo "-- run $run of $runs"
+        header
+        for provider in $order; do provider_run "$pass" "$relay" "$run" "$provider"; done
+    done
+    stop_process "$MOCK_PID"
+    stop_process "$RELAY_PID"
+}
 
-$PY - "$RESULTS" <<'PYEOF'
-import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-by = {(r[0], r[1]): r for r in rows}
-pairs = [(c, by[("pylon", c)], by[("nostr-dvm", c)]) for c in sorted({r[1] for r in rows}, key=int)
-         if ("pylon", c) in by and ("nostr-dvm", c) in by]
-if pairs:
-    print("== pylon against nostr-dvm (SPEC §11: CPU per job <= 1/10; p50 < 10 ms sequential; jobs/s at 16 as many as the relay and customers allow)")
-    for c, p, d in pairs:
-        print(f"   concurrency {c:>2}: jobs/s x{float(p[5]) / max(float(d[5]), 1e-9):.1f}, "
-              f"CPU per job 1/{float(d[6]) / max(float(p[6]), 1e-9):.1f}, p50 {p[3]} ms against {d[3]} ms")
+echo "== provider benchmark: $JOBS kind 5050 jobs per round ($MAX_TOKENS tokens each), $CUSTOMERS customers taking turns, zero-delay mock LLM"
+echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; kernel $(uname -r) as it is (no route or sysctl change)"
+for relay in $RELAYS; do relay_pass default "$relay" "$RUNS"; done
+
+$PY - "$RESULTS" default <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = [r for r in rows if r["pass_"] == sys.argv[2]]
+med = lambda xs: statistics.median(xs) if xs else None
+for relay in dict.fromkeys(r["relay"] for r in rows):
+    cell = {}
+    for r in rows:
+        if r["relay"] == relay:
+            cell.setdefault((r["provider"], r["c"]), []).append(r)
+    runs = max(len(v) for v in cell.values())
+    print(f"== summary, relay {relay}: median of {runs} run{'s' * (runs > 1)} on the default kernel")
+    print(f"   {'conc':>4}  {'pylon jobs/s':>12} {'p50':>7} {'fb p50':>7} {'CPU/job':>8}   {'nostr-dvm jobs/s':>16} {'p50':>7} {'fb p50':>7} {'CPU/job':>8}")
+    m = {}
+    for (p, c), rs in cell.items():
+        pick = lambda k: med([r[k] for r in rs if r[k] is not None])
+        m[(p, c)] = {k: pick(k) for k in ("jps", "p50", "fb50", "ok50", "cpu", "relay_cpu", "cust_cpu", "wall")}
+    f = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
+    for c in sorted({c for _, c in m}):
+        p, d = m.get(("pylon", c), {}), m.get(("dvm", c), {})
+        print(f"   {c:>4}  {f(p.get('jps')):>12} {f(p.get('p50')):>7} {f(p.get('fb50')):>7} {f(p.get('cpu'), 2):>8}   "
+              f"{f(d.get('jps')):>16} {f(d.get('p50')):>7} {f(d.get('fb50')):>7} {f(d.get('cpu'), 2):>8}")
+    cs = sorted(c for p, c in m if p == "pylon" and ("dvm", c) in m)
+    if not cs:
+        continue
+    print("   SPEC §11 targets:")
+    verdict = lambda ok: "met" if ok else "NOT met"
+    for c in cs:
+        p, d = m[("pylon", c)], m[("dvm", c)]
+        ratio = d["cpu"] / max(p["cpu"], 1e-9)
+        print(f"     CPU per job at {c:>2}: 1/{ratio:.1f} of nostr-dvm's (target 1/10): {verdict(ratio >= 10)}")
+    def rig(p):
+        """The rig's share in a round: what caps it when it is busier than the provider and near a core."""
+        shares = [(who, p[k] / max(p["wall"], 1e-9)) for who, k in (("the relay", "relay_cpu"), ("the customers", "cust_cpu"))]
+        own = p["cpu"] * p["jps"] / 1000
+        return [f"{who} at {share * 100:.0f}% of a core (pylon at {own * 100:.0f}%)" for who, share in shares if share >= 0.7 and share > 2 * own]
+    one = min(cs)
+    if one == 1:
+        p, d = m[("pylon", 1)], m[("dvm", 1)]
+        for key, what in (("p50", "request -> result p50"), ("fb50", "request -> first feedback p50")):
+            if p[key] is not None and d[key] is not None:
+                met = p[key] < 10 and p[key] < d[key]
+                line = (f"     sequential {what}: {p[key]:.1f} ms against {d[key]:.1f} ms (target < 10 ms and below nostr-dvm's): "
+                        f"{verdict(met)}")
+                if not met and p.get("ok50") and rig(p):
+                    line += (f" -- the relay takes {p['ok50']:.1f} ms (p50) to answer one publish and a result crosses it three times; "
+                             f"{rig(p)[0]}")
+                print(line)
+    top = max(cs)
+    p, d = m[("pylon", top)], m[("dvm", top)]
+    x = p["jps"] / max(d["jps"], 1e-9)
+    line = f"     jobs/s at {top}: x{x:.1f} nostr-dvm's (target x4): {verdict(x >= 4)}"
+    if x < 4 and rig(p):
+        line += f" -- capped by the rig: {', '.join(rig(p))}"
+    print(line)
 PYEOF
+
+if [ "$DIAGNOSTIC" = 1 ]; then
+    ROUTE=$(ip route show table local 127.0.0.1 | grep '^local 127.0.0.1 ' | head -n 1 | sed 's/ *$//')
+    if [ -z "$ROUTE" ] || echo "$ROUTE" | grep -q quickack || ! ip route change $ROUTE table local quickack 1 2>/dev/null; then
+        die "could not turn delayed ACKs off on the loopback route ($ROUTE)"
+    fi
+    LOOPBACK_ROUTE="$ROUTE"
+    echo
+    echo "== DIAGNOSTIC, not a result: delayed ACKs off on the loopback route (ip route quickack 1), one run per relay"
+    for relay in $RELAYS; do relay_pass diagnostic "$relay" 1; done
+    ip route change $LOOPBACK_ROUTE table local 2>/dev/null || true
+    LOOPBACK_ROUTE=""
+    echo "== DIAGNOSTIC ends; the loopback route is as it was"
+fi
 echo "   load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; compare ratios, not absolute times"

@@ -79,6 +79,8 @@ MOCK_PID=""
 PROVIDER_STARTED=""
 # shellcheck source=lib/llm.sh
 . scripts/lib/llm.sh
+# shellcheck source=lib/nostr-relay.sh
+. scripts/lib/nostr-relay.sh
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -102,23 +104,7 @@ RELAY_PORT="$(free_port)"
 RELAY_URL="ws://127.0.0.1:$RELAY_PORT"
 step "starting a local relay (nostr-relay) at $RELAY_URL"
 mkdir -p "$TMP/relay"
-cat >"$TMP/relay/config.yaml" <<YAML
-DEBUG: false
-relay_name: pylon demo relay
-storage:
-  sqlalchemy.url: sqlite+aiosqlite:///$TMP/relay/nostr.sqlite3
-  validators:
-    - nostr_relay.validators.is_not_too_large
-    - nostr_relay.validators.is_signed
-gunicorn:
-  bind: 127.0.0.1:$RELAY_PORT
-  workers: 1
-authentication:
-  enabled: false
-max_event_size: 131072
-subscription_limit: 64
-message_timeout: 1800
-YAML
+nostr_relay_config "$TMP/relay" "$RELAY_PORT" "pylon demo relay"
 (cd "$TMP/relay" && exec "${LAUNCH[@]}" "$ROOT/.venv/bin/nostr-relay" -c config.yaml serve --use-uvicorn) \
     </dev/null >"$TMP/relay/relay.log" 2>&1 &
 RELAY_PID=$!

@@ -35,6 +35,7 @@ class Customer:
         self.client = Client()
         self.url = url
         self.pending = {}  # request id -> future of (arrival time, outcome)
+        self.first_feedback = {}  # request id -> arrival time of its first kind 7000
 
     async def start(self):
         await self.client.add_relay(RelayUrl.parse(self.url))
@@ -63,6 +64,8 @@ class Customer:
             if future is None or future.done():
                 continue
             kind = event.kind().as_u16()
+            if kind == 7000:
+                self.first_feedback.setdefault(e, now)
             if kind == 6050:
                 future.set_result((now, "ok"))
             elif kind == 7000 and any(t[:2] == ["status", "error"] for t in tags):
@@ -82,7 +85,7 @@ async def run(args):
     await asyncio.gather(*(c.start() for c in customers))
     await asyncio.sleep(0.2)  # let the relay register every subscription
     run_id = uuid.uuid4().hex[:8]
-    latencies, outcomes = [], {"ok": 0, "failed": 0, "timeouts": 0, "rejected": 0}
+    latencies, feedback, acks, outcomes = [], [], [], {"ok": 0, "failed": 0, "timeouts": 0, "rejected": 0}
     next_job = iter(range(args.jobs))
     last_result = [0.0]
 
@@ -98,6 +101,7 @@ async def run(args):
             sent = time.perf_counter()
             try:
                 out = await customer.client.send_event(event)
+                acks.append((time.perf_counter() - sent) * 1000.0)
                 if not out.success:
                     outcomes["rejected"] += 1
                     continue
@@ -107,6 +111,9 @@ async def run(args):
                 continue
             finally:
                 customer.pending.pop(request_id, None)
+                first = customer.first_feedback.pop(request_id, None)
+            if first is not None:
+                feedback.append((first - sent) * 1000.0)
             outcomes[outcome] += 1
             if outcome == "ok":
                 latencies.append((arrived - sent) * 1000.0)
@@ -118,6 +125,8 @@ async def run(args):
     cpu = time.process_time() - cpu0
     wall = max(end - start, 1e-9)
     latencies.sort()
+    feedback.sort()
+    acks.sort()
     rnd = lambda v: None if v is None else round(v, 2)  # noqa: E731
     return {
         "jobs": args.jobs, "ok": outcomes["ok"], "failed": outcomes["failed"] + outcomes["rejected"],
@@ -125,6 +134,8 @@ async def run(args):
         "p50_ms": rnd(percentile(latencies, 0.50)), "p99_ms": rnd(percentile(latencies, 0.99)),
         "mean_ms": rnd(sum(latencies) / len(latencies)) if latencies else None,
         "max_ms": rnd(latencies[-1]) if latencies else None,
+        "feedback_p50_ms": rnd(percentile(feedback, 0.50)), "feedback_p99_ms": rnd(percentile(feedback, 0.99)),
+        "ok_p50_ms": rnd(percentile(acks, 0.50)),
         "jobs_per_s": round(len(latencies) / wall, 1), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
         "concurrency": args.concurrency, "customers": args.customers,
     }
