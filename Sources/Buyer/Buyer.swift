@@ -44,10 +44,10 @@ public struct BuyerError: Error, Sendable, CustomStringConvertible {
 /// Something a provider said about a request.
 public struct BuyerUpdate: Sendable {
     public enum Content: Sendable {
-        /// Kind 7000: the status, its human text, the (decrypted) content, an amount asked for.
-        case feedback(status: String, extra: String?, content: String, amountMsats: Int64?, bolt11: String?)
+        /// Kind 7000, its content decrypted.
+        case feedback(JobFeedback)
         /// The result (request kind + 1000), decrypted.
-        case result(String)
+        case result(JobResult)
     }
 
     public let content: Content
@@ -85,29 +85,18 @@ public struct Buyer: Sendable {
     public func request(_ order: JobOrder, now: Int64 = Int64(Date().timeIntervalSince1970)) throws(BuyerError) -> Event {
         guard order.kind.isJobRequest else { throw BuyerError("kind \(order.kind) is not a NIP-90 job request kind (5000-5999)") }
         guard !order.prompt.isEmpty else { throw BuyerError("the prompt is empty") }
-        let dataTags: [Tag] = [["i", order.prompt, "text"]] + order.params.map { ["param", $0.key, $0.value] }
-        var tags: [Tag] = []
-        var content = ""
-        if order.encrypt {
-            guard let provider = order.provider else {
-                throw BuyerError("an encrypted request needs a provider to encrypt it to (--provider NPUB)")
-            }
-            var writer = JSONWriter()
-            writer.value(.array(dataTags.map { .array($0.fields.map(JSON.string)) }))
-            do {
-                content = try EncryptionScheme.nip44.encrypt(writer.string, secretKey: keypair.secretKey, peer: provider)
-            } catch {
-                throw BuyerError("cannot encrypt the request: \(error.message)")
-            }
-            tags.append(["p", provider.hex])
-            tags.append(["encrypted"])
-        } else {
-            tags = dataTags
-            if let provider = order.provider { tags.append(["p", provider.hex]) }
+        if order.encrypt && order.provider == nil {
+            throw BuyerError("an encrypted request needs a provider to encrypt it to (--provider NPUB)")
         }
-        if let bid = order.bidMsats { tags.append(["bid", String(bid)]) }
-        if !order.relays.isEmpty { tags.append(Tag(["relays"] + order.relays)) }
-        return UnsignedEvent(pubkey: keypair.publicKey, createdAt: now, kind: order.kind, tags: tags, content: content).sign(with: keypair)
+        let fields = JobRequest.Fields(
+            kind: order.kind, inputs: [JobInput(value: order.prompt)], params: order.params.map { JobParam($0.key, $0.value) },
+            bidMsats: order.bidMsats, relays: order.relays, providers: order.provider.map { [$0] } ?? [],
+            encryption: order.encrypt ? .nip44 : nil)
+        do {
+            return try JobRequest.make(fields, author: keypair, createdAt: now).event
+        } catch {
+            throw BuyerError("cannot make the request: \(error.message)")
+        }
     }
 
     /// Feedback and results about `request` as they arrive (and any already on the relays),
@@ -133,29 +122,28 @@ public struct Buyer: Sendable {
         return (stream, { subscription.close() })
     }
 
-    /// Reads one feedback or result event about a request.
+    /// Reads one feedback or result event about a request; nil for anything else (a status NIP-90
+    /// does not define, a result without the request's id).
     static func update(from event: Event, keypair: Keypair) -> BuyerUpdate? {
-        var content = event.content
-        var decryptionError: String?
-        if event.tags.first(named: "encrypted") != nil, !content.isEmpty {
+        func read<Value>(_ reading: (SecretKey?) throws(NostrError) -> Value) -> (Value, String?)? {
             do {
-                content = try EncryptionScheme.detect(content).decrypt(content, secretKey: keypair.secretKey, peer: event.pubkey)
+                return (try reading(keypair.secretKey), nil)
             } catch {
-                decryptionError = error.message
-                content = ""
+                // Content encrypted to someone else, or garbled: the rest still counts.
+                guard error.code == .decryptionFailed || error.code == .invalidKey, let plain = try? reading(nil) else { return nil }
+                return (plain, error.message)
             }
         }
         if event.kind == .jobFeedback {
-            guard let status = event.tags.first(named: "status") else { return nil }
-            let amount = event.tags.first(named: "amount")
-            return BuyerUpdate(
-                content: .feedback(
-                    status: status.value ?? "", extra: status.fields.count > 2 ? status.fields[2] : nil, content: content,
-                    amountMsats: amount?.value.flatMap { Int64($0) }, bolt11: amount.flatMap { $0.fields.count > 2 ? $0.fields[2] : nil }),
-                provider: event.pubkey, event: event, decryptionError: decryptionError)
+            guard var (feedback, failure) = read({ key throws(NostrError) in try JobFeedback(event: event, secretKey: key) }) else { return nil }
+            if failure != nil { feedback.content = "" }
+            return BuyerUpdate(content: .feedback(feedback), provider: event.pubkey, event: event, decryptionError: failure)
         }
-        guard event.kind.isJobResult else { return nil }
-        return BuyerUpdate(content: .result(content), provider: event.pubkey, event: event, decryptionError: decryptionError)
+        guard event.kind.isJobResult, var (result, failure) = read({ key throws(NostrError) in try JobResult(event: event, secretKey: key) }) else {
+            return nil
+        }
+        if failure != nil { result.content = "" }
+        return BuyerUpdate(content: .result(result), provider: event.pubkey, event: event, decryptionError: failure)
     }
 
     /// A result already on the relays (`pylon job result` when the history has none).
@@ -176,16 +164,13 @@ public struct Buyer: Sendable {
         for event in beats where !event.isExpired(now: now) && (heartbeats[event.pubkey]?.createdAt ?? .min) < event.createdAt {
             heartbeats[event.pubkey] = event
         }
-        return newest.values.map { event in
-            let content = (try? JSON.parse(event.content)) ?? .object([])
-            let params = content["nip90Params"]
-            let models = params?["model"]?["values"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            let beat = heartbeats[event.pubkey]
+        return newest.values.compactMap { event in
+            guard let information = try? HandlerInformation(event: event) else { return nil }
+            let beat = heartbeats[event.pubkey].flatMap { try? ProviderHeartbeat(event: $0) }
             return ProviderListing(
-                pubkey: event.pubkey, name: content["name"]?.stringValue ?? "", about: content["about"]?.stringValue ?? "",
-                kinds: event.tags.all(named: "k").compactMap { $0.value.flatMap { Int($0) } }, models: models,
-                supportsEncryption: content["supportsEncryption"]?.boolValue ?? content["encryptionSupported"]?.boolValue ?? false,
-                announcedAt: event.createdAt, heartbeatAt: beat?.createdAt, heartbeatStatus: beat?.tagValue("status"))
+                pubkey: event.pubkey, name: information.name, about: information.about, kinds: information.kinds.map { Int($0.rawValue) },
+                models: information.models, supportsEncryption: information.supportsEncryption, announcedAt: event.createdAt,
+                heartbeatAt: beat == nil ? nil : heartbeats[event.pubkey]?.createdAt, heartbeatStatus: beat?.status.rawValue)
         }.sorted { ($0.heartbeatAt ?? 0, $0.announcedAt) > ($1.heartbeatAt ?? 0, $1.announcedAt) }
     }
 }

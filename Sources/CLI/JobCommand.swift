@@ -202,36 +202,38 @@ struct JobSubmitCommand: AsyncParsableCommand {
                 for await update in updates {
                     if let targeted, update.provider != targeted { continue }
                     switch update.content {
-                    case .feedback(let status, let extra, let content, let amount, let bolt11):
+                    case .feedback(let feedback):
+                        let status = feedback.status
                         job.feedback.append(
                             BuyerFeedback(
-                                status: status, provider: update.provider, message: status == "partial" ? content : (extra ?? (content.isEmpty ? nil : content)),
-                                amountMsats: amount, bolt11: bolt11, time: Date()))
-                        progress.feedback(status: status, extra: extra, content: content, amount: amount, provider: update.provider)
+                                status: status, provider: update.provider,
+                                message: status == .partial ? feedback.content : (feedback.extra ?? (feedback.content.isEmpty ? nil : feedback.content)),
+                                amountMsats: feedback.amount?.msats, bolt11: feedback.amount?.bolt11, time: Date()))
+                        progress.feedback(feedback, provider: update.provider)
                         switch status {
-                        case "processing", "partial":
+                        case .processing, .partial:
                             if job.status == .submitted { job.status = .processing }
-                        case "payment-required":
+                        case .paymentRequired:
                             job.status = .paymentRequired
                             if targeted != nil {
                                 save(&job, store)
-                                return WaitOutcome(job: job, finished: true, paymentRequired: (amount ?? 0, bolt11))
+                                return WaitOutcome(job: job, finished: true, paymentRequired: (feedback.amount?.msats ?? 0, feedback.amount?.bolt11))
                             }
-                        case "error":
+                        case .error:
                             // An open request may still be answered by another provider.
                             if targeted != nil {
                                 job.status = .error
-                                job.error = extra ?? "the provider reported an error"
+                                job.error = feedback.extra ?? "the provider reported an error"
                                 save(&job, store)
                                 return WaitOutcome(job: job, finished: true)
                             }
-                        default:
+                        case .success:
                             break
                         }
                         save(&job, store)
-                    case .result(let content):
+                    case .result(let result):
                         job.status = .completed
-                        job.result = content
+                        job.result = result.content
                         job.resultEventID = update.event.id
                         job.answeredBy = update.provider
                         save(&job, store)
@@ -250,7 +252,7 @@ struct JobSubmitCommand: AsyncParsableCommand {
             // Timed out: the latest state of the job, from the store.
             var job = (try? store.buyerJob(id: start.id)) ?? start
             let seconds = timeout.components.seconds
-            let errors = job.feedback.filter { $0.status == "error" }.compactMap(\.message)
+            let errors = job.feedback.filter { $0.status == .error }.compactMap(\.message)
             job.status = .timeout
             job.error = "no result within \(seconds) s" + (errors.isEmpty ? "" : "; providers said: " + errors.joined(separator: "; "))
             save(&job, store)
@@ -317,21 +319,22 @@ final class Progress: Sendable {
         write("\(clear)submitted \(id.hex.prefix(16)) to \(relays.joined(separator: ", "))\n")
     }
 
-    func feedback(status: String, extra: String?, content: String, amount: Int64?, provider: PublicKey) {
+    func feedback(_ feedback: JobFeedback, provider: PublicKey) {
         let who = String(provider.npub.prefix(16))
-        switch status {
-        case "partial":
+        let extra = feedback.extra
+        switch feedback.status {
+        case .partial:
             if streamsAnswer {
                 write(clear)
-                streamed.withLock { $0 += content }
-                FileHandle.standardOutput.write(Data(content.utf8))
+                streamed.withLock { $0 += feedback.content }
+                FileHandle.standardOutput.write(Data(feedback.content.utf8))
             } else {
-                write("\(clear)\(who): partial: \(content.replacingOccurrences(of: "\n", with: " "))\n")
+                write("\(clear)\(who): partial: \(feedback.content.replacingOccurrences(of: "\n", with: " "))\n")
             }
-        case "payment-required":
-            write("\(clear)\(who): payment required: \(amount.map { "\($0) msats" } ?? "an amount")\(extra.map { " (\($0))" } ?? "")\n")
-        default:
-            write("\(clear)\(who): \(status)\(extra.map { ": \($0)" } ?? "")\n")
+        case .paymentRequired:
+            write("\(clear)\(who): payment required: \(feedback.amount.map { "\($0.msats) msats" } ?? "an amount")\(extra.map { " (\($0))" } ?? "")\n")
+        case .processing, .error, .success:
+            write("\(clear)\(who): \(feedback.status.rawValue)\(extra.map { ": \($0)" } ?? "")\n")
         }
     }
 
@@ -411,7 +414,7 @@ struct BuyerJobReport: Encodable {
         createdAt = ISO8601DateFormatter().string(from: job.createdAt)
         feedback = job.feedback.map {
             Feedback(
-                status: $0.status, provider: $0.provider?.hex, message: $0.message, amountMsats: $0.amountMsats, bolt11: $0.bolt11,
+                status: $0.status.rawValue, provider: $0.provider?.hex, message: $0.message, amountMsats: $0.amountMsats, bolt11: $0.bolt11,
                 time: ISO8601DateFormatter().string(from: $0.time))
         }
     }
@@ -472,7 +475,7 @@ struct JobStatusCommand: AsyncParsableCommand {
         if let provider = job.provider { Output.line("provider  \(provider.npub)") }
         if let error = job.error { Output.line("error     \(error)") }
         for item in job.feedback {
-            Output.line("  \(ISO8601DateFormatter().string(from: item.time))  \(item.status)\(item.message.map { "  \($0)" } ?? "")")
+            Output.line("  \(ISO8601DateFormatter().string(from: item.time))  \(item.status.rawValue)\(item.message.map { "  \($0)" } ?? "")")
         }
         if let result = job.result { Output.line("result    \(result)") }
     }
@@ -507,8 +510,8 @@ struct JobResultCommand: AsyncParsableCommand {
         if job.result == nil {
             let session = try BuyerSession.load(global.paths, relays: relays)
             let (kind, jobID) = (job.kind, job.id)
-            if let update = try await session.withPool({ buyer in await buyer.findResult(for: jobID, kind: kind) }), case .result(let content) = update.content {
-                job.result = content
+            if let update = try await session.withPool({ buyer in await buyer.findResult(for: jobID, kind: kind) }), case .result(let result) = update.content {
+                job.result = result.content
                 job.resultEventID = update.event.id
                 job.answeredBy = update.provider
                 job.status = .completed

@@ -101,7 +101,13 @@ public struct AdmissionPolicy: Sendable {
             do {
                 try request.decrypt(with: secretKey)
             } catch {
-                throw Rejection(.undecryptable, error.message)
+                // A ciphertext that does not open, or a plaintext that is not an array of tags.
+                let opened = error.code == .invalidJSON || error.code == .invalidField
+                throw Rejection(
+                    .undecryptable,
+                    opened
+                        ? error.message
+                        : "the request is marked encrypted but does not decrypt with this provider's key (\(request.encryption?.rawValue ?? "nip44")): \(error.message)")
             }
         }
         do {

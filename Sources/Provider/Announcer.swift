@@ -53,51 +53,35 @@ extension ProviderService {
     }
 
     func handlerInformation(_ configuration: ProviderConfiguration, models: [String], createdAt: Int64) -> Event {
-        var params: [JSON.Member] = [
-            .init("model", Self.param("the model to run", values: models)),
-            .init("max_tokens", Self.param("the most tokens to generate")),
-            .init("temperature", Self.param("sampling temperature, 0 to 2")),
-            .init("top_p", Self.param("nucleus sampling, 0 to 1")),
-            .init("top_k", Self.param("top-k sampling")),
-            .init("frequency_penalty", Self.param("penalty for repeated tokens")),
-            .init("stop", Self.param("a stop sequence; repeat the param for more")),
+        var params: [HandlerInformation.Param] = [
+            .init("model", description: "the model to run", values: models),
+            .init("max_tokens", description: "the most tokens to generate"),
+            .init("temperature", description: "sampling temperature, 0 to 2"),
+            .init("top_p", description: "nucleus sampling, 0 to 1"),
+            .init("top_k", description: "top-k sampling"),
+            .init("frequency_penalty", description: "penalty for repeated tokens"),
+            .init("stop", description: "a stop sequence; repeat the param for more"),
         ]
         if configuration.kinds.contains(JobPrompt.translation) {
-            params.append(.init("language", Self.param("translation: the target language (ISO 639-1)")))
+            params.append(.init("language", description: "translation: the target language (ISO 639-1)"))
         }
         if configuration.kinds.contains(JobPrompt.summarization) {
-            params.append(.init("length", Self.param("summarization: how long, such as \"3 sentences\"")))
+            params.append(.init("length", description: "summarization: how long, such as \"3 sentences\""))
         }
-        var content: [JSON.Member] = [
-            .init("name", .string(configuration.name)),
-            .init("about", .string(configuration.about)),
-            .init("supportsEncryption", .bool(true)),
-            .init("nip90Params", .object(params)),
-        ]
-        if configuration.priceMsats > 0 { content.append(.init("amount", .string(String(configuration.priceMsats)))) }
-        let tags: [Tag] = [["d", handlerIdentifier]] + configuration.kinds.map { ["k", String($0.rawValue)] }
-        return UnsignedEvent(
-            pubkey: keypair.publicKey, createdAt: createdAt, kind: .handlerInformation, tags: tags, content: JSON.object(content).serialized
-        ).sign(with: keypair)
+        let information = HandlerInformation(
+            identifier: handlerIdentifier, kinds: configuration.kinds, name: configuration.name, about: configuration.about,
+            supportsEncryption: true, params: params, amountMsats: configuration.priceMsats > 0 ? configuration.priceMsats : nil)
+        return information.unsignedEvent(author: keypair.publicKey, createdAt: createdAt).sign(with: keypair)
     }
 
     func heartbeat(_ configuration: ProviderConfiguration, models: [String]) -> Event {
         let snapshot = scheduler.snapshot()
-        let status = models.isEmpty ? "unavailable" : (scheduler.hasRoom ? "ready" : "busy")
-        let content = JSON.object([
-            .init("status", .string(status)), .init("queued", .integer(Int64(snapshot.queued.count))),
-            .init("running", .integer(Int64(snapshot.running.count))), .init("slots", .integer(Int64(snapshot.slots))),
-            .init("models", .array(models.map(JSON.string))),
-        ])
         let now = Self.now
-        let tags: [Tag] =
-            [["d", handlerIdentifier], ["status", status]] + configuration.kinds.map { ["k", String($0.rawValue)] }
-            + [["expiration", String(now + 2 * configuration.heartbeatInterval.components.seconds)]]
-        return UnsignedEvent(pubkey: keypair.publicKey, createdAt: now, kind: .heartbeat, tags: tags, content: content.serialized)
-            .sign(with: keypair)
-    }
-
-    private static func param(_ description: String, values: [String] = []) -> JSON {
-        .object([.init("required", .bool(false)), .init("values", .array(values.map(JSON.string))), .init("description", .string(description))])
+        let beat = ProviderHeartbeat(
+            identifier: handlerIdentifier, kinds: configuration.kinds,
+            status: models.isEmpty ? .unavailable : (scheduler.hasRoom ? .ready : .busy), queued: snapshot.queued.count,
+            running: snapshot.running.count, slots: snapshot.slots, models: models,
+            expiration: now + 2 * configuration.heartbeatInterval.components.seconds)
+        return beat.unsignedEvent(author: keypair.publicKey, createdAt: now).sign(with: keypair)
     }
 }

@@ -166,6 +166,8 @@ extension ProviderService {
                 text = try await awaitJobResult(input)
             case .url:
                 text = try await fetchURL(input.value, limit: limit)
+            case .other(let name):
+                throw JobFailure("input type \"\(name)\" is not one of text, prompt, event, job, url")
             }
             total += text.utf8.count
             guard total <= limit else {
@@ -198,11 +200,11 @@ extension ProviderService {
         let subscription = pool.subscribe([filter], relays: hintRelays(input))
         defer { subscription.close() }
         for await item in subscription.events {
-            guard case .event(let event, _) = item, event.kind.isJobResult else { continue }
-            if event.tags.first(named: "encrypted") != nil {
+            guard case .event(let event, _) = item, let result = try? JobResult(event: event), result.request.hex == input.value else { continue }
+            if result.encryption != nil {
                 throw JobFailure("the result of job \(input.value) is encrypted for its customer and cannot be used as input")
             }
-            return event.content
+            return result.content
         }
         try Task.checkCancellation()
         throw JobFailure("stopped waiting for the result of job \(input.value)")

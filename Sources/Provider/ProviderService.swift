@@ -213,7 +213,7 @@ public final class ProviderService: Service, Sendable {
             if reservation != nil { route = found }
         }
         let input = request.inputs.map(\.value).joined(separator: "\n\n")
-        let params = JSON.object(request.params.map { JSON.Member($0.key, .string($0.values.joined(separator: " "))) }.uniqued())
+        let params = JSON.object(request.params.map { JSON.Member($0.name, .string($0.values.joined(separator: " "))) }.uniqued())
         let job = NewJob(
             request: request.event, requestedModel: parameters.model, input: request.isEncrypted ? "" : input,
             inputBytes: input.utf8.count, params: request.isEncrypted ? .object([]) : params, bidMsats: request.bidMsats,

@@ -59,11 +59,12 @@ extension ProviderService {
             let kinds = Set(chunk.map { Kind($0.kind.rawValue + 1000) } + [.jobFeedback])
             let filter = Filter(authors: [keypair.publicKey], kinds: kinds, tags: ["e": Set(chunk.map(\.id.hex))])
             for event in await pool.fetch([filter], timeout: .seconds(5)) {
-                guard let target = event.tagValue("e").flatMap({ try? EventID(hex: $0) }) else { continue }
-                let isResult = event.kind.isJobResult
-                let isError = event.kind == .jobFeedback && event.tagValue("status") == FeedbackStatus.error.rawValue
-                // A result wins over an error: it is what the customer has.
-                if isResult || (isError && found[target] == nil) { found[target] = event }
+                if let result = try? JobResult(event: event) {
+                    // A result wins over an error: it is what the customer has.
+                    found[result.request] = event
+                } else if let feedback = try? JobFeedback(event: event), feedback.status == .error, found[feedback.request] == nil {
+                    found[feedback.request] = event
+                }
             }
         }
         return found
@@ -79,7 +80,7 @@ extension ProviderService {
             send(feedback: .success, to: reference)
             logger.info("recovered a job already answered", metadata: ["job.id": "\(job.id)", "job.result": "\(answer.id)"])
         } else {
-            let reason = answer.tags.first(named: "status")?.fields.dropFirst(2).first ?? "the job failed before a restart"
+            let reason = (try? JobFeedback(event: answer))?.extra ?? "the job failed before a restart"
             record { try store.fail(jobID: job.id, reason: reason) }
             metrics.failed.increment()
         }

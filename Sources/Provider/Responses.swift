@@ -24,45 +24,35 @@ public struct Responder: Sendable {
     /// A kind 7000 feedback event: `status` (with a human `extra`), `e`, `p`, optional `amount`;
     /// `content` (partial output) is encrypted when the request was.
     public func feedback(
-        _ status: FeedbackStatus, extra: String? = nil, content: String = "", to request: RequestReference, amount: (msats: Int64, bolt11: String?)? = nil,
+        _ status: FeedbackStatus, extra: String? = nil, content: String = "", to request: RequestReference, amount: JobAmount? = nil,
         now: Int64
     ) throws(ResponseError) -> Event {
-        var tags: [Tag] = [Tag(["status", status.rawValue] + (extra.map { [Self.clip($0, to: 1000)] } ?? []))]
-        if let amount { tags.append(Tag(["amount", String(amount.msats)] + (amount.bolt11.map { [$0] } ?? []))) }
-        tags.append(["e", request.id.hex])
-        tags.append(["p", request.customer.hex])
-        var body = content
-        if let scheme = request.encryption {
-            tags.append(["encrypted"])
-            if !content.isEmpty { body = try encrypt(content, scheme, for: request.customer) }
-        }
-        let event = UnsignedEvent(pubkey: keypair.publicKey, createdAt: now, kind: .jobFeedback, tags: tags, content: body).sign(with: keypair)
+        let feedback = JobFeedback(
+            status: status, extra: extra.map { Self.clip($0, to: 1000) }, content: content, amount: amount, request: request.id,
+            customer: request.customer, encryption: request.encryption)
+        let event = try sign(feedback.unsignedEvent(author: keypair, createdAt: now), what: "the feedback")
         guard event.jsonString.utf8.count <= maxEventBytes else {
             throw ResponseError(message: "the feedback is larger than relays accept")
         }
         return event
     }
 
-    /// The kind (request + 1000) result: `request`, `e`, `p`, the `i` tags unless encrypted (left
-    /// out when they would make the event too large, or one is over the tag size limit), `amount`
-    /// when priced, `encrypted` when encrypted. Output that cannot fit is an error: the caller
-    /// sends `error` feedback instead of a result relays would drop.
+    /// The kind (request + 1000) result: the `i` tags unless encrypted (left out when they would
+    /// make the event too large, or one is over the tag size limit), `request`, `e`, `p`,
+    /// `amount` when priced, `encrypted` when encrypted. Output that cannot fit is an error: the
+    /// caller sends `error` feedback instead of a result relays would drop.
     public func result(output: String, for request: RequestReference, amountMsats: Int64?, now: Int64) throws(ResponseError) -> Event {
-        let kind = Kind(request.kind.rawValue + 1000)
-        var tags: [Tag] = [["request", request.requestJSON], ["e", request.id.hex], ["p", request.customer.hex]]
-        if let amountMsats, amountMsats > 0 { tags.append(["amount", String(amountMsats)]) }
-        var content = output
-        if let scheme = request.encryption {
-            tags.append(["encrypted"])
-            content = try encrypt(output, scheme, for: request.customer)
-        }
-        let echo = request.encryption == nil ? request.inputTags : []
-        let echoFits = echo.allSatisfy { $0.fields.allSatisfy { $0.utf8.count <= maxTagValueBytes } }
-        if echoFits && !echo.isEmpty {
-            let event = UnsignedEvent(pubkey: keypair.publicKey, createdAt: now, kind: kind, tags: echo + tags, content: content).sign(with: keypair)
+        var result = JobResult(
+            kind: Kind(request.kind.rawValue + 1000), content: output, request: request.id, requestJSON: request.requestJSON,
+            customer: request.customer, amount: amountMsats.flatMap { $0 > 0 ? JobAmount(msats: $0) : nil }, encryption: request.encryption)
+        let echo = request.encryption == nil ? request.inputs : []
+        if !echo.isEmpty && echo.allSatisfy({ $0.tag.fields.allSatisfy { $0.utf8.count <= maxTagValueBytes } }) {
+            result.inputs = echo
+            let event = try sign(result.unsignedEvent(author: keypair, createdAt: now), what: "the result")
             if event.jsonString.utf8.count <= maxEventBytes { return event }
+            result.inputs = []
         }
-        let event = UnsignedEvent(pubkey: keypair.publicKey, createdAt: now, kind: kind, tags: tags, content: content).sign(with: keypair)
+        let event = try sign(result.unsignedEvent(author: keypair, createdAt: now), what: "the result")
         let size = event.jsonString.utf8.count
         guard size <= maxEventBytes else {
             throw ResponseError(
@@ -71,11 +61,12 @@ public struct Responder: Sendable {
         return event
     }
 
-    private func encrypt(_ text: String, _ scheme: EncryptionScheme, for customer: PublicKey) throws(ResponseError) -> String {
+    /// Signs what a writer made; its only failure is encrypting the answer.
+    private func sign(_ make: @autoclosure () throws(NostrError) -> UnsignedEvent, what: String) throws(ResponseError) -> Event {
         do {
-            return try scheme.encrypt(text, secretKey: keypair.secretKey, peer: customer)
+            return try make().sign(with: keypair)
         } catch {
-            throw ResponseError(message: "cannot encrypt the answer (\(scheme.rawValue)): \(error.message)")
+            throw ResponseError(message: "cannot encrypt \(what) (\(error.message))")
         }
     }
 
@@ -99,8 +90,8 @@ public struct RequestReference: Sendable {
     public var encryption: EncryptionScheme?
     /// The request event's JSON, for the result's `request` tag.
     public var requestJSON: String
-    /// The request's visible `i` tags, echoed in a plain result.
-    public var inputTags: [Tag]
+    /// The request's visible inputs, echoed in a plain result.
+    public var inputs: [JobInput]
     /// Where responses also go (the request's `relays` tag).
     public var relays: [String]
 
@@ -110,7 +101,7 @@ public struct RequestReference: Sendable {
         customer = request.customer
         encryption = request.encryption
         requestJSON = request.event.jsonString
-        inputTags = request.encryption == nil ? request.event.tags.all(named: "i") : []
+        inputs = request.encryption == nil ? request.inputs : []
         relays = request.relays
     }
 }

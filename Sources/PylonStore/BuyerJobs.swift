@@ -147,15 +147,17 @@ extension BuyerJob {
 extension BuyerFeedback {
     var json: JSON {
         J.object([
-            "status": .string(status), "provider": J.text(provider?.hex), "message": J.text(message),
+            "status": .string(status.rawValue), "provider": J.text(provider?.hex), "message": J.text(message),
             "amount_msats": J.int(amountMsats), "bolt11": J.text(bolt11), "time": J.time(time),
         ])
     }
 
     init(json: JSON, job: EventID) throws(PylonStoreError) {
         let reader = DataReader(json, context: "buyer_jobs.feedback of \(job)")
+        let text = try reader.string("status")
+        guard let status = FeedbackStatus(rawValue: text) else { throw reader.fail("status", "is not a NIP-90 feedback status: \(text)") }
         self.init(
-            status: try reader.string("status"), provider: try reader.optionalPublicKey("provider"),
+            status: status, provider: try reader.optionalPublicKey("provider"),
             message: try reader.optionalString("message"), amountMsats: try reader.optionalInt64("amount_msats"),
             bolt11: try reader.optionalString("bolt11"), time: try reader.date("time"))
     }

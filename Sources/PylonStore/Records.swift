@@ -372,8 +372,7 @@ public enum BuyerJobStatus: String, Sendable, Hashable, CaseIterable, CustomStri
 
 /// One kind 7000 feedback event a buyer saw, in arrival order.
 public struct BuyerFeedback: Sendable, Hashable {
-    /// The NIP-90 status (`payment-required`, `processing`, `partial`, `error`, `success`).
-    public var status: String
+    public var status: FeedbackStatus
     public var provider: PublicKey?
     /// The status text or partial output.
     public var message: String?
@@ -382,7 +381,7 @@ public struct BuyerFeedback: Sendable, Hashable {
     public var time: Date
 
     public init(
-        status: String, provider: PublicKey? = nil, message: String? = nil, amountMsats: Int64? = nil, bolt11: String? = nil,
+        status: FeedbackStatus, provider: PublicKey? = nil, message: String? = nil, amountMsats: Int64? = nil, bolt11: String? = nil,
         time: Date
     ) {
         self.status = status

@@ -68,7 +68,16 @@ struct JobRequestTests {
             #expect(parsed.inputs.map(\.value) == ["secret prompt"])
             #expect(try parsed.parameters().maxTokens == 7)
             var wrong = JobRequest(event: request([["p", provider.publicKey.hex], ["encrypted"]], content: content))
-            #expect(throws: JobRequestError.self) { try wrong.decrypt(with: SecretKey.generate()) }
+            #expect(throws: NostrError.self) { try wrong.decrypt(with: SecretKey.generate()) }
+            // Admission calls that undecryptable, and says why.
+            let policy = AdmissionPolicy(configuration: ProviderConfiguration(), provider: provider.publicKey)
+            do {
+                try policy.checkContent(&wrong, secretKey: SecretKey.generate(), now: Int64(Date().timeIntervalSince1970))
+                Issue.record("a request for another key passed admission")
+            } catch {
+                #expect(error.reason == .undecryptable)
+                #expect(error.message.contains("does not decrypt with this provider's key (\(scheme.rawValue))"), "\(error.message)")
+            }
         }
     }
 }

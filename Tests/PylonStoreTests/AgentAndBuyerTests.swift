@@ -100,14 +100,14 @@ struct BuyerJobTests {
         fixture.clock.advance(2)
         let updated = try store.updateBuyerJob(id: event.id) { job in
             job.status = .paymentRequired
-            job.feedback.append(BuyerFeedback(status: "payment-required", provider: provider.publicKey, amountMsats: 3000, bolt11: "lnbc30n1", time: TestClock.start.addingTimeInterval(1)))
+            job.feedback.append(BuyerFeedback(status: .paymentRequired, provider: provider.publicKey, amountMsats: 3000, bolt11: "lnbc30n1", time: TestClock.start.addingTimeInterval(1)))
         }
         #expect(updated.status == .paymentRequired)
         fixture.clock.advance(1)
         try store.updateBuyerJob(id: event.id) { job in
             job.amountPaidMsats = 3000
-            job.feedback.append(BuyerFeedback(status: "processing", provider: provider.publicKey, time: TestClock.start.addingTimeInterval(2.5)))
-            job.feedback.append(BuyerFeedback(status: "partial", provider: provider.publicKey, message: "Nostr is", time: TestClock.start.addingTimeInterval(2.6)))
+            job.feedback.append(BuyerFeedback(status: .processing, provider: provider.publicKey, time: TestClock.start.addingTimeInterval(2.5)))
+            job.feedback.append(BuyerFeedback(status: .partial, provider: provider.publicKey, message: "Nostr is", time: TestClock.start.addingTimeInterval(2.6)))
             job.status = .completed
             job.result = "Nostr is a protocol."
             job.resultEventID = resultID(9)
@@ -120,7 +120,7 @@ struct BuyerJobTests {
         #expect(read.resultEventID == resultID(9))
         #expect(read.answeredBy == provider.publicKey)
         #expect(read.amountPaidMsats == 3000)
-        #expect(read.feedback.map(\.status) == ["payment-required", "processing", "partial"])
+        #expect(read.feedback.map(\.status) == [.paymentRequired, .processing, .partial])
         #expect(read.feedback[0].bolt11 == "lnbc30n1" && read.feedback[0].amountMsats == 3000)
         #expect(read.feedback[2].message == "Nostr is")
         #expect(read.updatedAt == TestClock.start.addingTimeInterval(3))
