@@ -152,7 +152,7 @@ let package = Package(
         // The buyer: NIP-90 requests, their feedback and results, provider discovery.
         .target(
             name: "Buyer",
-            dependencies: ["NostrCore", "RelayPool"],
+            dependencies: ["NostrCore", "RelayPool", "PylonStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -56,6 +56,8 @@ public actor BackendRegistry: Service {
     private let client: HTTPClient
     private let ownsClient: Bool
     private var isShutDown = false
+    /// Set once every configured backend has been probed once (or the registry shut down).
+    private nonisolated let firstDetection = Promise<Void>()
 
     /// What routing reads: the entries and the default model, behind a lock of their own so that
     /// a job is routed where it is (``route(model:backend:)`` is nonisolated), not on the actor.
@@ -165,6 +167,7 @@ public actor BackendRegistry: Service {
     public func shutdown() async {
         guard !isShutDown else { return }
         isShutDown = true
+        firstDetection.fulfill(())
         changes.finish()
         if ownsClient {
             do {
@@ -296,7 +299,16 @@ public actor BackendRegistry: Service {
     @discardableResult
     public func detectNow() async -> [BackendStatus] {
         await detect(entries.map(\.id))
+        firstDetection.fulfill(())
         return status()
+    }
+
+    /// Waits (up to `timeout`) until every backend has been probed once: before that, "no backend
+    /// is ready" only means "not looked yet". A provider starting with jobs to recover, or with
+    /// requests the relays replay, waits here before it routes them.
+    @discardableResult
+    public nonisolated func awaitFirstDetection(timeout: Duration) async -> Bool {
+        await firstDetection.wait(timeout: timeout) != nil
     }
 
     private func detect(_ ids: [UInt64]) async {

@@ -155,10 +155,7 @@ struct DoctorCommand: AsyncParsableCommand {
                 try? await pool.run()
                 return nil
             }
-            let deadline = ContinuousClock.now + .seconds(4)
-            while ContinuousClock.now < deadline, pool.connectedCount < urls.count {
-                try? await Task.sleep(for: .milliseconds(25))
-            }
+            _ = await pool.awaitConnected(urls.count, timeout: .seconds(4))
             let statuses = pool.statuses
             group.cancelAll()
             return statuses

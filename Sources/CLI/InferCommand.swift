@@ -35,7 +35,7 @@ struct InferCommand: AsyncParsableCommand {
     func run() async throws {
         let paths = global.paths
         let job = SubmitJob(prompt: prompt, model: model, backend: backend, maxTokens: maxTokens, stream: !json)
-        let result: JobResult
+        let result: LocalJobResult
         if RuntimeFiles.runningPID(paths) != nil {
             result = try throughDaemon(job, socket: paths.controlSocket.path)
         } else {
@@ -48,7 +48,7 @@ struct InferCommand: AsyncParsableCommand {
         }
     }
 
-    private func throughDaemon(_ job: SubmitJob, socket: String) throws -> JobResult {
+    private func throughDaemon(_ job: SubmitJob, socket: String) throws -> LocalJobResult {
         let client: ControlClient
         do {
             client = try ControlClient(socketPath: socket, timeout: .seconds(600))
@@ -65,7 +65,7 @@ struct InferCommand: AsyncParsableCommand {
         }
     }
 
-    private func direct(_ job: SubmitJob, paths: PylonPaths) async throws -> JobResult {
+    private func direct(_ job: SubmitJob, paths: PylonPaths) async throws -> LocalJobResult {
         let configuration: PylonConfiguration
         do {
             configuration = try PylonConfiguration.load(from: paths.configFile).configuration
@@ -78,41 +78,20 @@ struct InferCommand: AsyncParsableCommand {
             configuration: configuration.backendConfiguration,
             logger: logger)
         _ = await registry.detectNow()
-        let started = ContinuousClock.now
-        let outcome: Result<(BackendRoute, InferenceSummary, String), BackendError>
+        let outcome: Result<LocalJobResult, BackendError>
         do {
-            let route = try registry.route(model: job.model, backend: job.backend)
-            let text = TextBox()
-            let stream = job.stream
-            let summary = try await registry.generate(
-                InferenceRequest(prompt: job.prompt, model: job.model, maxTokens: job.maxTokens), on: route
-            ) { token in
-                text.append(token)
-                if stream { FileHandle.standardOutput.write(Data(token.utf8)) }
-            }
-            outcome = .success((route, summary, text.value))
-        } catch {
+            outcome = .success(try await LocalInference.run(job, on: registry) { token in
+                if job.stream { FileHandle.standardOutput.write(Data(token.utf8)) }
+            })
+        } catch let error as BackendError {
             outcome = .failure(error)
         }
         await registry.shutdown()
         switch outcome {
-        case .failure(let error):
-            throw Output.fail(error.message)
-        case .success(let (route, summary, text)):
-            let elapsed = ContinuousClock.now - started
-            return JobResult(
-                id: UUID().uuidString.lowercased(), output: text, model: route.model, backend: route.backendName,
-                tokens: summary.completionTokens, durationMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+        case .success(let result): return result
+        case .failure(let error): throw Output.fail(error.message)
         }
     }
-}
-
-/// Accumulates streamed text across the callback's task.
-final class TextBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-    func append(_ piece: String) { lock.withLock { text += piece } }
-    var value: String { lock.withLock { text } }
 }
 
 struct InferReport: Encodable {
@@ -123,7 +102,7 @@ struct InferReport: Encodable {
     let tokens: Int
     let durationMs: UInt64
 
-    init(_ result: JobResult) {
+    init(_ result: LocalJobResult) {
         id = result.id
         output = result.output
         model = result.model

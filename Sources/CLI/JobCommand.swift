@@ -15,14 +15,15 @@ struct JobCommand: AsyncParsableCommand {
         subcommands: [JobSubmitCommand.self, JobListCommand.self, JobStatusCommand.self, JobResultCommand.self, JobProvidersCommand.self])
 }
 
-/// The relays, identity and store a buyer command works with, and a running pool.
-struct BuyerSession {
+/// What a buyer command works with: the identity, the relays (`--relay` or config.toml's), the
+/// paths; ``run(store:_:)`` gives it a connected ``BuyerSession``.
+struct BuyerContext {
     let identity: Identity
     let relays: [RelayURL]
     let paths: PylonPaths
 
     /// Loads the identity and the relays (`--relay` or `relays` from config.toml).
-    static func load(_ paths: PylonPaths, relays override: [String]) throws -> BuyerSession {
+    static func load(_ paths: PylonPaths, relays override: [String]) throws -> BuyerContext {
         let identity: Identity
         do {
             identity = try IdentityStore(paths: paths).load()
@@ -47,30 +48,19 @@ struct BuyerSession {
             }
         }
         guard !urls.isEmpty else { throw Output.fail("no relays: set relays in config.toml or pass --relay URL") }
-        return BuyerSession(identity: identity, relays: urls, paths: paths)
+        return BuyerContext(identity: identity, relays: urls, paths: paths)
     }
 
-    /// Runs `body` with a connected pool (at least one relay, within 10 s).
-    func withPool<R: Sendable>(_ body: @Sendable (Buyer) async throws -> R) async throws -> R {
+    /// Runs `body` in a session with a connected pool (at least one relay, within 10 s); with
+    /// `store`, the session keeps the history in pylon.db.
+    func run<R: Sendable>(store: Bool, _ body: @Sendable (BuyerSession) async throws -> R) async throws -> R {
         var logger = Logger(label: "pylon.buyer")
         logger.logLevel = .critical
-        let pool = RelayPool(configuration: RelayPool.Configuration(relays: relays), keypair: identity.keypair, logger: logger)
-        let buyer = Buyer(keypair: identity.keypair, pool: pool)
-        return try await withThrowingTaskGroup(of: R?.self) { group in
-            group.addTask {
-                try? await pool.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            let deadline = ContinuousClock.now + .seconds(10)
-            while pool.connectedCount == 0 && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            guard pool.connectedCount > 0 else {
-                let reasons = pool.statuses.map { "\($0.url): \($0.lastError ?? $0.state.rawValue)" }.joined(separator: "; ")
-                throw Output.fail("cannot reach any relay within 10 s (\(reasons))")
-            }
-            return try await body(buyer)
+        do {
+            return try await BuyerSession.run(
+                keypair: identity.keypair, relays: relays, store: store ? try openStore() : nil, logger: logger, body)
+        } catch let error as BuyerError {
+            throw Output.fail(error.description)
         }
     }
 
@@ -134,7 +124,7 @@ struct JobSubmitCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try BuyerSession.load(global.paths, relays: relays)
+        let context = try BuyerContext.load(global.paths, relays: relays)
         let providerKey: PublicKey?
         do {
             providerKey = try provider.map { text throws(NostrError) in try NIP19.publicKey(from: text) }
@@ -150,33 +140,21 @@ struct JobSubmitCommand: AsyncParsableCommand {
         let order = JobOrder(
             kind: Kind(UInt16(kind)), prompt: prompt, params: pairs, bidMsats: bid, provider: providerKey,
             relays: relays, encrypt: encrypt)
-        let store = try session.openStore()
         let wait = wait
         let json = json
         let timeout = timeout
-        let outcome = try await session.withPool { buyer -> WaitOutcome in
-            let request: Event
-            do {
-                request = try buyer.request(order)
-            } catch {
-                throw Output.fail("\(error)")
-            }
-            // Follow before publishing, so a fast provider's answer is not missed.
-            let (updates, close) = buyer.updates(for: request)
-            defer { close() }
-            let report = await buyer.pool.publish(request, waitForAll: false)
-            guard report.succeeded else { throw Output.fail("no relay accepted the request: \(report.failureSummary)") }
-            let paramsJSON = JSON.object(pairs.map { JSON.Member($0.key, .string($0.value)) })
-            var job = BuyerJob(
-                id: request.id, kind: request.kind, provider: providerKey, prompt: order.prompt, params: paramsJSON, bidMsats: order.bidMsats,
-                encrypted: order.encrypt, relays: report.acceptedBy.map(\.string), createdAt: Date())
-            Self.save(&job, store)
-            guard wait else { return WaitOutcome(job: job, finished: false) }
+        let outcome = try await context.run(store: true) { session -> WaitOutcome in
+            let submission = try await session.submit(order)
+            defer { submission.close() }
+            guard wait else { return WaitOutcome(job: submission.job, finished: false) }
             let progress = Progress(enabled: !json)
-            progress.submitted(request.id, relays: report.acceptedBy.map(\.string))
-            var outcome = await Self.follow(updates, job: job, targeted: providerKey, timeout: .seconds(timeout), store: store, progress: progress)
-            outcome.alreadyShown = progress.streamedAnswer
-            return outcome
+            progress.submitted(submission.request.id, relays: submission.job.relays)
+            let spinner = progress.startSpinner()
+            defer { spinner.cancel() }
+            let followed = await session.follow(submission, timeout: .seconds(timeout)) { feedback, provider in
+                progress.feedback(feedback, provider: provider)
+            }
+            return WaitOutcome(job: followed.job, finished: true, paymentRequired: followed.paymentRequired, alreadyShown: progress.streamedAnswer)
         }
         try report(outcome, waited: wait)
     }
@@ -184,84 +162,9 @@ struct JobSubmitCommand: AsyncParsableCommand {
     struct WaitOutcome: Sendable {
         var job: BuyerJob
         var finished: Bool
-        var paymentRequired: (msats: Int64, bolt11: String?)? = nil
+        var paymentRequired: JobAmount? = nil
         /// Partial output already written to stdout (a terminal).
         var alreadyShown = ""
-    }
-
-    /// Feeds feedback into the job until a result, an error from the addressed provider, a
-    /// payment request from it, or the timeout.
-    static func follow(
-        _ updates: AsyncStream<BuyerUpdate>, job start: BuyerJob, targeted: PublicKey?, timeout: Duration, store: PylonStore, progress: Progress
-    ) async -> WaitOutcome {
-        let spinner = progress.startSpinner()
-        defer { spinner.cancel() }
-        return await withTaskGroup(of: WaitOutcome?.self) { group in
-            group.addTask {
-                var job = start
-                for await update in updates {
-                    if let targeted, update.provider != targeted { continue }
-                    switch update.content {
-                    case .feedback(let feedback):
-                        let status = feedback.status
-                        job.feedback.append(
-                            BuyerFeedback(
-                                status: status, provider: update.provider,
-                                message: status == .partial ? feedback.content : (feedback.extra ?? (feedback.content.isEmpty ? nil : feedback.content)),
-                                amountMsats: feedback.amount?.msats, bolt11: feedback.amount?.bolt11, time: Date()))
-                        progress.feedback(feedback, provider: update.provider)
-                        switch status {
-                        case .processing, .partial:
-                            if job.status == .submitted { job.status = .processing }
-                        case .paymentRequired:
-                            job.status = .paymentRequired
-                            if targeted != nil {
-                                save(&job, store)
-                                return WaitOutcome(job: job, finished: true, paymentRequired: (feedback.amount?.msats ?? 0, feedback.amount?.bolt11))
-                            }
-                        case .error:
-                            // An open request may still be answered by another provider.
-                            if targeted != nil {
-                                job.status = .error
-                                job.error = feedback.extra ?? "the provider reported an error"
-                                save(&job, store)
-                                return WaitOutcome(job: job, finished: true)
-                            }
-                        case .success:
-                            break
-                        }
-                        save(&job, store)
-                    case .result(let result):
-                        job.status = .completed
-                        job.result = result.content
-                        job.resultEventID = update.event.id
-                        job.answeredBy = update.provider
-                        save(&job, store)
-                        return WaitOutcome(job: job, finished: true)
-                    }
-                }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            if let first { return first }
-            // Timed out: the latest state of the job, from the store.
-            var job = (try? store.buyerJob(id: start.id)) ?? start
-            let seconds = timeout.components.seconds
-            let errors = job.feedback.filter { $0.status == .error }.compactMap(\.message)
-            job.status = .timeout
-            job.error = "no result within \(seconds) s" + (errors.isEmpty ? "" : "; providers said: " + errors.joined(separator: "; "))
-            save(&job, store)
-            return WaitOutcome(job: job, finished: true)
-        }
-    }
-
-    static func save(_ job: inout BuyerJob, _ store: PylonStore) {
-        if let saved = try? store.saveBuyerJob(job) { job = saved }
     }
 
     private func report(_ outcome: WaitOutcome, waited: Bool) throws {
@@ -508,16 +411,8 @@ struct JobResultCommand: AsyncParsableCommand {
     func run() async throws {
         var job = try loadBuyerJob(id, paths: global.paths)
         if job.result == nil {
-            let session = try BuyerSession.load(global.paths, relays: relays)
-            let (kind, jobID) = (job.kind, job.id)
-            if let update = try await session.withPool({ buyer in await buyer.findResult(for: jobID, kind: kind) }), case .result(let result) = update.content {
-                job.result = result.content
-                job.resultEventID = update.event.id
-                job.answeredBy = update.provider
-                job.status = .completed
-                let store = try session.openStore()
-                JobSubmitCommand.save(&job, store)
-            }
+            let looked = job
+            job = try await BuyerContext.load(global.paths, relays: relays).run(store: true) { session in await session.lookUpResult(looked) }
         }
         if json { return try Output.json(BuyerJobReport(job)) }
         guard let result = job.result else { throw Output.fail("no result for \(job.id.hex) yet (status \(job.status.rawValue))") }
@@ -565,9 +460,9 @@ struct JobProvidersCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = try BuyerSession.load(global.paths, relays: relays)
+        let context = try BuyerContext.load(global.paths, relays: relays)
         let kind = Kind(UInt16(kind))
-        let providers = try await session.withPool { buyer in await buyer.providers(kind: kind) }
+        let providers = try await context.run(store: false) { session in await session.buyer.providers(kind: kind) }
         let now = Int64(Date().timeIntervalSince1970)
         let listings = providers.map {
             Listing(
@@ -576,7 +471,7 @@ struct JobProvidersCommand: AsyncParsableCommand {
                 heartbeatStatus: $0.heartbeatStatus, heartbeatAgeSecs: $0.heartbeatAt.map { now - $0 })
         }
         if json { return try Output.json(listings) }
-        if listings.isEmpty { return Output.line("no provider announces kind \(kind) on \(session.relays.map(\.string).joined(separator: ", "))") }
+        if listings.isEmpty { return Output.line("no provider announces kind \(kind) on \(context.relays.map(\.string).joined(separator: ", "))") }
         for listing in listings {
             let beat = listing.heartbeatAgeSecs.map { "heartbeat \($0) s ago (\(listing.heartbeatStatus ?? "?"))" } ?? "no live heartbeat"
             Output.line("\(listing.npub)  \(listing.name.isEmpty ? "(unnamed)" : listing.name)  \(beat)")

@@ -109,7 +109,7 @@ public final class ControlClient {
     /// the timeout then bounds the wait for each line, otherwise the wait for the whole result.
     ///
     /// - Throws: ``ControlClientError/Code/daemonError`` with the daemon's message when the job fails.
-    public func submitJob(_ job: SubmitJob, onToken: (String) -> Void = { _ in }) throws(ControlClientError) -> JobResult {
+    public func submitJob(_ job: SubmitJob, onToken: (String) -> Void = { _ in }) throws(ControlClientError) -> LocalJobResult {
         let final = try stream(.submitJob(job)) { response in
             if case .token(let text) = response { onToken(text) }
         }

@@ -13,7 +13,7 @@ public enum ControlResponse: Sendable, Equatable {
     case state(JSONValue)
     /// One piece of streamed output of a `SubmitJob` with `stream: true`.
     case token(String)
-    case jobResult(JobResult)
+    case jobResult(LocalJobResult)
     case events([JournalEntry])
     /// A successful `Reload`: what changed, what needs a restart, what was ignored.
     case reloaded(ReloadSummary)
@@ -42,7 +42,7 @@ public enum ControlResponse: Sendable, Equatable {
 }
 
 /// The result of a local job (`SubmitJob`).
-public struct JobResult: Sendable, Equatable {
+public struct LocalJobResult: Sendable, Equatable {
     public var id: String
     public var output: String
     public var model: String
@@ -61,7 +61,7 @@ public struct JobResult: Sendable, Equatable {
     }
 }
 
-extension JobResult: JSONRepresentable {
+extension LocalJobResult: JSONRepresentable {
     public init(json: JSONValue) throws(ControlProtocolError) {
         let reader = try ObjectReader(json, path: "JobResult")
         self.id = try reader.string("id")
@@ -157,7 +157,7 @@ extension ControlResponse: JSONRepresentable {
                 throw ControlProtocolError(.invalidMessage, "invalid response: Token carries a string, got \(payload.typeDescription)")
             }
             self = .token(text)
-        case "JobResult": self = .jobResult(try JobResult(json: payload))
+        case "JobResult": self = .jobResult(try LocalJobResult(json: payload))
         case "Events":
             guard let array = payload.arrayValue else {
                 throw ControlProtocolError(.invalidMessage, "invalid response: Events carries an array, got \(payload.typeDescription)")

@@ -70,36 +70,15 @@ final class DaemonControlHandler: ControlHandler, Sendable {
     }
 
     private func run(_ job: SubmitJob, daemon: PylonDaemon, reply: ControlReply) async throws {
-        let started = ContinuousClock.now
-        let request = InferenceRequest(prompt: job.prompt, model: job.model, maxTokens: job.maxTokens)
-        let route: BackendRoute
+        let result: LocalJobResult
         do {
-            route = try daemon.backends.route(model: job.model, backend: job.backend)
-        } catch {
-            try await reply(.error(error.message))
-            return
-        }
-        var output = ""
-        var tokens = 0
-        do {
-            for try await event in daemon.backends.stream(request, on: route) {
-                switch event {
-                case .token(let text):
-                    output += text
-                    if job.stream { try await reply(.token(text)) }
-                case .finished(_, _, let completionTokens):
-                    tokens = completionTokens
-                }
+            result = try await LocalInference.run(job, on: daemon.backends) { token in
+                if job.stream { try await reply(.token(token)) }
             }
         } catch let error as BackendError {
             try await reply(.error(error.message))
             return
         }
-        let elapsed = ContinuousClock.now - started
-        try await reply(
-            .jobResult(
-                JobResult(
-                    id: UUID().uuidString.lowercased(), output: output, model: route.model, backend: route.backendName, tokens: tokens,
-                    durationMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))))
+        try await reply(.jobResult(result))
     }
 }

@@ -267,6 +267,10 @@ public final class ProviderService: Service, Sendable {
     /// Runs jobs as slots free up until the scheduler closes; then gives running jobs a grace
     /// period before telling them to stop.
     private func dispatch() async {
+        // A job routed before the backends were first probed would fail for nothing (a stop meanwhile
+        // ends the wait; a probe that takes more than 30 s does too).
+        let probing = ContinuousClock.now + .seconds(30)
+        while !isStopping, ContinuousClock.now < probing, !(await backends.awaitFirstDetection(timeout: .milliseconds(250))) {}
         await withDiscardingTaskGroup { jobs in
             while let next = await scheduler.next() {
                 metrics.observe(scheduler)

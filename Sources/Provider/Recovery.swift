@@ -21,9 +21,8 @@ extension ProviderService {
         guard !open.isEmpty else { return }
         logger.info("recovering jobs left open", metadata: ["jobs": "\(open.count)"])
         // What was answered can only be learned from the relays: wait for one.
-        while pool.connectedCount == 0 {
+        while !(await pool.awaitConnected(1, timeout: .seconds(1))) {
             if isStopping || Task.isCancelled { return }
-            try? await LoopTimer.sleep(for: .milliseconds(100))
         }
         let answered = await answers(to: open)
         let now = Self.now

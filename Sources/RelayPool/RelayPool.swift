@@ -137,6 +137,22 @@ public final class RelayPool: Service, Sendable {
     /// Relays currently connected.
     public var connectedCount: Int { connections.withLock { $0.values.filter(\.isConnected).count } }
 
+    /// Waits until at least `count` relays are connected (every configured relay when nil), woken
+    /// by the connections' state changes; false when `timeout` passes or the task is cancelled
+    /// first.
+    public func awaitConnected(_ count: Int? = nil, timeout: Duration) async -> Bool {
+        let wanted = count ?? relays.count
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            // The next change is taken before the count is read, so none falls in between.
+            let change = core.nextChange()
+            if connectedCount >= wanted { return true }
+            let left = deadline - .now
+            guard left > .zero, !Task.isCancelled else { return false }
+            _ = await change.wait(timeout: left)
+        }
+    }
+
     // MARK: Subscriptions
 
     /// Subscribes on every relay (or only `relays`). The subscription lives until closed or
@@ -250,6 +266,7 @@ final class PoolCore: Sendable {
     let eventLoopGroup: (any EventLoopGroup)?
     let stateChanges: AsyncStream<RelayStateChange>
     private let stateContinuation: AsyncStream<RelayStateChange>.Continuation
+    private let changed = Mutex(Promise<Void>())
 
     private struct State {
         var relays: [RelayURL]
@@ -280,7 +297,16 @@ final class PoolCore: Sendable {
 
     func updateRelays(_ relays: [RelayURL]) { state.withLock { $0.relays = relays } }
 
-    func emit(_ change: RelayStateChange) { stateContinuation.yield(change) }
+    func emit(_ change: RelayStateChange) {
+        stateContinuation.yield(change)
+        changed.withLock { current -> Promise<Void> in
+            defer { current = Promise() }
+            return current
+        }.fulfill(())
+    }
+
+    /// Fulfilled at the next state change of any relay.
+    func nextChange() -> Promise<Void> { changed.withLock { $0 } }
 
     func nextSubscriptionID() -> SubscriptionID {
         state.withLock { state in

@@ -33,11 +33,15 @@ struct BackendRegistryTests {
             try await withMockServer({ $0.models = ["smollm2"] }) { llama in
                 try await withRegistry(configuration(ollama: ollama, llamacpp: llama)) { registry in
                     let recorder = ChangeRecorder(registry.stateChanges)
-                    // Before detection, nothing is ready
+                    // Before detection, nothing is ready, and a provider waiting for the first
+                    // probe waits
                     #expect(await registry.status().map(\.detected) == [false, false])
                     #expect(await registry.isReady == false)
+                    #expect(await registry.awaitFirstDetection(timeout: .milliseconds(50)) == false)
 
+                    async let waiting = registry.awaitFirstDetection(timeout: .seconds(10))
                     let status = await registry.detectNow()
+                    #expect(await waiting, "the first probe ends the wait")
                     #expect(status.map(\.name) == ["ollama", "llamacpp"])
                     #expect(status.map(\.state) == [.ready, .ready])
                     #expect(status.map(\.models) == [["llama3.2:latest"], ["smollm2"]])

@@ -110,7 +110,7 @@ struct ControlMessageTests {
 
     @Test("JobResult has the SPEC fields")
     func jobResult() throws {
-        let result = JobResult(id: "j1", output: "out", model: "m", backend: "ollama", tokens: 3, durationMs: 12)
+        let result = LocalJobResult(id: "j1", output: "out", model: "m", backend: "ollama", tokens: 3, durationMs: 12)
         let text = ControlResponse.jobResult(result).jsonText
         #expect(text == #"{"JobResult":{"id":"j1","output":"out","model":"m","backend":"ollama","tokens":3,"duration_ms":12}}"#)
         #expect(try ControlLine.decodeResponse(Array(text.utf8)) == .jobResult(result))
@@ -138,10 +138,10 @@ struct ControlMessageTests {
     func codable() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let result = JobResult(id: "j", output: "o", model: "m", backend: "b", tokens: 1, durationMs: 2)
+        let result = LocalJobResult(id: "j", output: "o", model: "m", backend: "b", tokens: 1, durationMs: 2)
         let data = try encoder.encode(result)
         #expect(String(decoding: data, as: UTF8.self) == #"{"backend":"b","duration_ms":2,"id":"j","model":"m","output":"o","tokens":1}"#)
-        #expect(try JSONDecoder().decode(JobResult.self, from: data) == result)
+        #expect(try JSONDecoder().decode(LocalJobResult.self, from: data) == result)
         let request = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"Events":{"since":3}}"#.utf8))
         #expect(request == .events(since: 3))
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"Nope":null}"#.utf8)) }

@@ -61,7 +61,7 @@ struct FakeHandler: ControlHandler {
             }
             try await reply(
                 .jobResult(
-                    JobResult(id: "job-1", output: words.joined(), model: job.model ?? "fake", backend: "fake", tokens: words.count, durationMs: 1)))
+                    LocalJobResult(id: "job-1", output: words.joined(), model: job.model ?? "fake", backend: "fake", tokens: words.count, durationMs: 1)))
         }
     }
 }

@@ -21,7 +21,7 @@ With --tls the server speaks TLS with a self-signed certificate made at start (w
 client that checks certificates must refuse.
 
 GET /log (plain HTTP) returns what clients sent: {"pongs": [payload...], "closes": [[code,
-reason]...], "texts": [...], "pings": count, "acks": [...]}. Prints its ws:// base URL on the first line; runs until stdin
+reason]...], "texts": [...], "pings": count, "acks": [...], "upgrades": WebSocket handshakes begun}. Prints its ws:// base URL on the first line; runs until stdin
 closes or SIGTERM.
 """
 import argparse
@@ -35,7 +35,7 @@ import struct
 import sys
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-log = {"pongs": [], "closes": [], "texts": [], "pings": 0, "acks": []}
+log = {"pongs": [], "closes": [], "texts": [], "pings": 0, "acks": [], "upgrades": 0}
 
 
 def unacknowledged(sock):
@@ -103,6 +103,7 @@ async def serve(reader, writer):
             writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await writer.drain()
             return
+        log["upgrades"] += 1
         if path == "/slow":
             await asyncio.sleep(0.5)
             path = "/fragments"
