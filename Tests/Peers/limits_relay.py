@@ -15,7 +15,7 @@ import json
 
 from aiohttp import WSMsgType, web
 
-from peer_life import unblock_signals, until_stopped
+from peer_life import serve_until_stopped, unblock_signals
 
 received = []
 opened = []
@@ -70,12 +70,7 @@ async def main():
     app.router.add_get("/received", listing)
     app.router.add_get("/connections", connections)
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port).start()
-    print(f"ws://127.0.0.1:{args.port}", flush=True)
-    await until_stopped()
-    await runner.cleanup()
+    await serve_until_stopped(app, args.port)
 
 
 asyncio.run(main())

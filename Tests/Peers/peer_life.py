@@ -2,7 +2,7 @@
 inherits from Foundation's Process (which blocks SIGTERM), and run until SIGTERM, SIGINT or the
 end of stdin (tests hold a pipe open and close it to stop the peer).
 
-  from peer_life import unblock_signals, until_stopped
+  from peer_life import serve_until_stopped, unblock_signals, until_stopped
 """
 import asyncio
 import signal
@@ -25,3 +25,16 @@ async def until_stopped():
     except (PermissionError, ValueError, OSError):
         pass  # stdin is not a pipe (e.g. /dev/null): run until a signal
     await stop.wait()
+
+
+async def serve_until_stopped(app, port):
+    """Serves an aiohttp application on 127.0.0.1:port, prints its ws:// URL on the first line of
+    stdout once it listens, and runs until stopped."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"ws://127.0.0.1:{port}", flush=True)
+    await until_stopped()
+    await runner.cleanup()

@@ -21,7 +21,7 @@ import json
 from aiohttp import WSMsgType, web
 from nostr_sdk import Event
 
-from peer_life import unblock_signals, until_stopped
+from peer_life import serve_until_stopped, unblock_signals
 
 events = []
 subscriptions = {}  # (connection id, subscription id) -> (websocket, filters)
@@ -118,12 +118,7 @@ async def main():
     HOLD_SECONDS = args.hold_seconds
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port).start()
-    print(f"ws://127.0.0.1:{args.port}", flush=True)
-    await until_stopped()
-    await runner.cleanup()
+    await serve_until_stopped(app, args.port)
 
 
 asyncio.run(main())
