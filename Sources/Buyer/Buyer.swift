@@ -135,13 +135,15 @@ public struct Buyer: Sendable {
             }
         }
         if event.kind == .jobFeedback {
-            guard var (feedback, failure) = read({ key throws(NostrError) in try JobFeedback(event: event, secretKey: key) }) else { return nil }
+            guard let (value, failure) = read({ key throws(NostrError) in try JobFeedback(event: event, secretKey: key) }) else { return nil }
+            var feedback = value
             if failure != nil { feedback.content = "" }
             return BuyerUpdate(content: .feedback(feedback), provider: event.pubkey, event: event, decryptionError: failure)
         }
-        guard event.kind.isJobResult, var (result, failure) = read({ key throws(NostrError) in try JobResult(event: event, secretKey: key) }) else {
+        guard event.kind.isJobResult, let (value, failure) = read({ key throws(NostrError) in try JobResult(event: event, secretKey: key) }) else {
             return nil
         }
+        var result = value
         if failure != nil { result.content = "" }
         return BuyerUpdate(content: .result(result), provider: event.pubkey, event: event, decryptionError: failure)
     }
