@@ -140,10 +140,14 @@ struct ProviderTests {
         let rig = try await ProviderRig.start(relays: [second])
         let id = try await rig.customer.request(inputs: [["hello from two relays", "text"]], provider: rig.provider)
         #expect(await rig.customer.awaitStatus("success", for: id) != nil)
-        // Give a second delivery time to show up if there were one.
-        try await Task.sleep(for: .milliseconds(800))
-        #expect(rig.customer.results(for: id).count == 1)
+        // The second relay's copy has reached the provider once its pool counts it a duplicate:
+        // from then on, one run and one result are all there will be.
+        #expect(await awaitCondition(timeout: .seconds(10)) {
+            ((try? rig.metric("pylon_relay_events_rejected_total", label: "reason=\"duplicate\"")) ?? 0) >= 1
+        }, "the copy through the second relay arrived")
         #expect(rig.mock.calls(.openAIChat) == 1)
+        #expect(try await RelayQuery.events(rig.relay.url, filter: ["kinds": [6050], "#e": [id]]).count == 1)
+        #expect(rig.customer.results(for: id).count == 1)
     }
 
     @Test("requests for another provider, stale, future and expired ones are ignored, and counted")
@@ -327,10 +331,12 @@ struct ProviderTests {
         let result = try #require(await rig.customer.awaitResult(for: id, timeout: .seconds(30)))
         #expect(result["content"] as? String == MockLLMServer.expectedText(prompt: "survive a crash", count: 8))
         #expect(await rig.customer.awaitStatus("success", for: id) != nil)
-        try await Task.sleep(for: .milliseconds(800))
-        #expect(rig.customer.results(for: id).count == 1)
+        // `success` follows the completion's journal entry: the job ran once more after the crash
+        // and ended once, and the relay holds one result for it.
         let kinds = try rig.journal().filter { ($0["data"] as? [String: Any])?["id"] as? String == id }.map { $0["kind"] as? String ?? "" }
         #expect(kinds == ["job.received", "job.admitted", "job.started", "job.requeued", "job.started", "job.completed"])
+        #expect(try await RelayQuery.events(rig.relay.url, filter: ["kinds": [6050], "#e": [id]]).count == 1)
+        #expect(rig.customer.results(for: id).count == 1)
     }
 
     @Test("a job whose result reached the relays before a crash is closed with that result, not run again")
