@@ -1,6 +1,7 @@
 public import Backends
 public import ControlProtocol
 import Foundation
+import PylonAsync
 
 /// A local job (the control socket's `SubmitJob`, `pylon infer`): one path whether the daemon runs
 /// it in a slot of its queue or the CLI runs it against the backends itself.
@@ -26,6 +27,6 @@ public enum LocalInference {
         let elapsed = ContinuousClock.now - started
         return LocalJobResult(
             id: UUID().uuidString.lowercased(), output: output, model: route.model, backend: route.backendName, tokens: tokens,
-            durationMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+            durationMs: UInt64(max(0, elapsed.milliseconds)))
     }
 }

@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import Logging
 import NostrCore
+import PylonAsync
 import PylonStore
 import RelayPool
 import Synchronization
@@ -96,7 +97,7 @@ extension ProviderService {
         }
         let completion = JobCompletion(
             resultEventID: result.id, promptTokens: summary.promptTokens, completionTokens: summary.completionTokens,
-            outputBytes: output.utf8.count, durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+            outputBytes: output.utf8.count, durationMs: Int(elapsed.milliseconds))
         unanswered.add()
         pool.publish(result, extraRelays: Self.relayURLs(reference.relays), waitForAll: false) { report in
             defer { self.unanswered.remove() }

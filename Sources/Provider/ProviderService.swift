@@ -157,7 +157,7 @@ public final class ProviderService: Service, Sendable {
             if try store.hasProcessed(event.id) { throw Rejection(.duplicate, "already seen") }
             try policy.checkContent(&request, secretKey: keypair.secretKey, now: now)
             if case .limited(let retryAfter, let tell) = limiter.withLock({ $0.check(event.pubkey) }) {
-                let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
+                let seconds = max(1, Int((Double(retryAfter.nanoseconds) / 1e9).rounded(.up)))
                 throw Rejection(
                     .rateLimited,
                     "rate-limited: this provider takes \(configuration.rateLimitPerMinute) requests a minute from one customer; try again in \(seconds) s",

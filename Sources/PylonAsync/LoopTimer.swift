@@ -62,6 +62,9 @@ extension Duration {
         let (total, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
         return overflow2 ? (seconds < 0 ? .min : .max) : total
     }
+
+    /// The duration in whole milliseconds, saturating like ``nanoseconds``.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }
 
 extension LoopTimer {

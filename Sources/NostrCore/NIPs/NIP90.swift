@@ -336,14 +336,15 @@ public struct JobFeedback: Sendable, Hashable {
         guard let customer = tags.first(named: "p")?.value.flatMap({ try? PublicKey(hex: $0) }) else {
             throw NostrError(.invalidField, "feedback without the customer (p tag)")
         }
-        let encryption = tags.first(named: "encrypted") != nil && !event.content.isEmpty ? EncryptionScheme.detect(event.content) : nil
+        // The scheme shows only in a ciphertext: without content an encrypted feedback reads as NIP-44.
+        let encryption = tags.first(named: "encrypted").map { _ in EncryptionScheme.detect(event.content) }
         var content = event.content
-        if let encryption, let secretKey {
-            content = try encryption.decrypt(event.content, secretKey: secretKey, peer: event.pubkey)
+        if let encryption, let secretKey, !content.isEmpty {
+            content = try encryption.decrypt(content, secretKey: secretKey, peer: event.pubkey)
         }
         self.init(
             status: status, extra: statusTag[2], content: content, amount: JobAmount(tags.first(named: "amount")), request: request,
-            customer: customer, encryption: tags.first(named: "encrypted") != nil ? (encryption ?? .nip44) : nil)
+            customer: customer, encryption: encryption)
     }
 
     /// The event to sign; content is encrypted to the customer when `encryption` is set.
