@@ -68,22 +68,27 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"]), .brew(["secp256k1"])]
         ),
+        // What two or more modules share: the error pattern, JSON, RFC 3339 times, journal kinds and
+        // line framing. Imports nothing but the standard library and Foundation's essentials.
+        .target(name: "PylonBasics", swiftSettings: swiftSettings),
         .target(
             name: "NostrCore",
             dependencies: [
                 "CSecp256k1",
+                "PylonBasics",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
         // Control-socket messages, `StatusReport` and `ControlClient`: Foundation only.
-        .target(name: "ControlProtocol", swiftSettings: swiftSettings),
+        .target(name: "ControlProtocol", dependencies: ["PylonBasics"], swiftSettings: swiftSettings),
         // Waiting primitives shared by the modules below the daemon: a promise and a cancellable timer
         // on an event loop.
         .target(
             name: "PylonAsync",
             dependencies: [
+                "PylonBasics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -93,6 +98,7 @@ let package = Package(
             name: "RelayPool",
             dependencies: [
                 "NostrCore",
+                "PylonBasics",
                 "PylonAsync",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -112,6 +118,7 @@ let package = Package(
         .target(
             name: "Backends",
             dependencies: [
+                "PylonBasics",
                 "PylonAsync",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,7 +133,7 @@ let package = Package(
         // pylon.db: GRDB migrations, records and the journal. SQL lives here only.
         .target(
             name: "PylonStore",
-            dependencies: ["NostrCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["NostrCore", "PylonBasics", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // Provider mode: the NIP-90 Data Vending Machine (admission, scheduler, feedback, results,
@@ -135,6 +142,7 @@ let package = Package(
             name: "Provider",
             dependencies: [
                 "NostrCore",
+                "PylonBasics",
                 "PylonAsync",
                 "RelayPool",
                 "Backends",
@@ -152,13 +160,14 @@ let package = Package(
         // The buyer: NIP-90 requests, their feedback and results, provider discovery.
         .target(
             name: "Buyer",
-            dependencies: ["NostrCore", "RelayPool", "PylonStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["NostrCore", "PylonBasics", "RelayPool", "PylonStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Daemon",
             dependencies: [
                 "NostrCore",
+                "PylonBasics",
                 "PylonAsync",
                 "ControlProtocol",
                 "RelayPool",
@@ -181,6 +190,7 @@ let package = Package(
             name: "CLI",
             dependencies: [
                 "Daemon",
+                "PylonBasics",
                 "Buyer",
                 "ControlProtocol",
                 "PylonStore",
@@ -210,6 +220,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PylonBasicsTests",
+            dependencies: ["PylonBasics", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "NostrCoreTests",
             dependencies: [
                 "NostrCore", "PylonTestSupport",
@@ -226,13 +241,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ControlProtocolTests",
-            dependencies: ["ControlProtocol", "PylonTestSupport"],
+            dependencies: ["ControlProtocol", "PylonBasics", "PylonTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "ControlProtocol", "PylonTestSupport",
+                "Daemon", "ControlProtocol", "PylonBasics", "PylonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -258,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "BackendsTests",
             dependencies: [
-                "Backends", "PylonTestSupport",
+                "Backends", "PylonAsync", "PylonBasics", "PylonTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -13,6 +13,7 @@
 import Foundation
 import GRDB
 import NostrCore
+import PylonBasics
 import PylonStore
 
 var jobsPerRound = 2000

@@ -5,6 +5,7 @@
 
 public import Foundation
 public import NostrCore
+public import PylonBasics
 public import RelayPool
 
 /// What to ask for.
@@ -35,10 +36,16 @@ public struct JobOrder: Sendable {
     }
 }
 
-/// A request that cannot be made as asked.
-public struct BuyerError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// A request that cannot be made as asked, or that no relay took.
+public typealias BuyerError = PylonError<BuyerErrorCode>
+
+public enum BuyerErrorCode: String, PylonErrorCode {
+    /// The order cannot become a request (not a job kind, no prompt, nothing to encrypt to).
+    case invalidOrder = "invalid_order"
+    /// No relay could be reached.
+    case noRelay = "no_relay"
+    /// The relays were reached and none accepted the request.
+    case notAccepted = "not_accepted"
 }
 
 /// Something a provider said about a request.
@@ -83,10 +90,10 @@ public struct Buyer: Sendable {
 
     /// Builds and signs the request event.
     public func request(_ order: JobOrder, now: Int64 = Int64(Date().timeIntervalSince1970)) throws(BuyerError) -> Event {
-        guard order.kind.isJobRequest else { throw BuyerError("kind \(order.kind) is not a NIP-90 job request kind (5000-5999)") }
-        guard !order.prompt.isEmpty else { throw BuyerError("the prompt is empty") }
+        guard order.kind.isJobRequest else { throw BuyerError(.invalidOrder, "kind \(order.kind) is not a NIP-90 job request kind (5000-5999)") }
+        guard !order.prompt.isEmpty else { throw BuyerError(.invalidOrder, "the prompt is empty") }
         if order.encrypt && order.provider == nil {
-            throw BuyerError("an encrypted request needs a provider to encrypt it to (--provider NPUB)")
+            throw BuyerError(.invalidOrder, "an encrypted request needs a provider to encrypt it to (--provider NPUB)")
         }
         let fields = JobRequest.Fields(
             kind: order.kind, inputs: [JobInput(value: order.prompt)], params: order.params.map { JobParam($0.key, $0.value) },
@@ -95,7 +102,7 @@ public struct Buyer: Sendable {
         do {
             return try JobRequest.make(fields, author: keypair, createdAt: now).event
         } catch {
-            throw BuyerError("cannot make the request: \(error.message)")
+            throw BuyerError(.invalidOrder, "cannot make the request: \(error.message)")
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import NostrCore
+public import PylonBasics
 public import PylonStore
 public import RelayPool
 
@@ -46,7 +47,7 @@ public struct BuyerSession: Sendable {
             defer { group.cancelAll() }
             guard await pool.awaitConnected(1, timeout: connectTimeout) else {
                 let reasons = pool.statuses.map { "\($0.url): \($0.lastError ?? $0.state.rawValue)" }.joined(separator: "; ")
-                throw BuyerError("cannot reach any relay within \(connectTimeout.components.seconds) s (\(reasons))")
+                throw BuyerError(.noRelay, "cannot reach any relay within \(connectTimeout.components.seconds) s (\(reasons))")
             }
             return try await body(session)
         }
@@ -59,7 +60,7 @@ public struct BuyerSession: Sendable {
         let report = await pool.publish(request, waitForAll: false)
         guard report.succeeded else {
             close()
-            throw BuyerError("no relay accepted the request: \(report.failureSummary)")
+            throw BuyerError(.notAccepted, "no relay accepted the request: \(report.failureSummary)")
         }
         var job = BuyerJob(
             id: request.id, kind: request.kind, provider: order.provider, prompt: order.prompt,

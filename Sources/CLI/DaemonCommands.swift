@@ -2,6 +2,7 @@ public import ArgumentParser
 import ControlProtocol
 import Daemon
 import Foundation
+import PylonBasics
 
 extension DaemonMode: ExpressibleByArgument {}
 

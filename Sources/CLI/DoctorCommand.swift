@@ -5,6 +5,7 @@ import Daemon
 import Foundation
 import Logging
 import NostrCore
+import PylonBasics
 import RelayPool
 
 /// `pylon doctor`: is this node ready to serve? Exit 0 only when it is.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import Foundation
 import NostrCore
+import PylonBasics
 
 /// `pylon identity`: shows the node's public identity and where its files are.
 struct IdentityCommand: AsyncParsableCommand {

@@ -4,6 +4,7 @@ import ControlProtocol
 import Daemon
 import Foundation
 import Logging
+import PylonBasics
 
 /// `pylon infer`: one local completion, streamed to stdout, through the daemon's queue when it
 /// runs and directly against the backends otherwise.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import Foundation
 import NostrCore
+import PylonBasics
 
 /// `pylon init`: creates the identity (NIP-06) and a commented default config.
 struct InitCommand: AsyncParsableCommand {

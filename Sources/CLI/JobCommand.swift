@@ -4,6 +4,7 @@ import Daemon
 import Foundation
 import Logging
 import NostrCore
+import PylonBasics
 import PylonStore
 import RelayPool
 import Synchronization
@@ -314,11 +315,11 @@ struct BuyerJobReport: Encodable {
         resultEventID = job.resultEventID?.hex
         answeredBy = job.answeredBy?.hex
         error = job.error
-        createdAt = ISO8601DateFormatter().string(from: job.createdAt)
+        createdAt = RFC3339.string(from: job.createdAt)
         feedback = job.feedback.map {
             Feedback(
                 status: $0.status.rawValue, provider: $0.provider?.hex, message: $0.message, amountMsats: $0.amountMsats, bolt11: $0.bolt11,
-                time: ISO8601DateFormatter().string(from: $0.time))
+                time: RFC3339.string(from: $0.time))
         }
     }
 }
@@ -378,7 +379,7 @@ struct JobStatusCommand: AsyncParsableCommand {
         if let provider = job.provider { Output.line("provider  \(provider.npub)") }
         if let error = job.error { Output.line("error     \(error)") }
         for item in job.feedback {
-            Output.line("  \(ISO8601DateFormatter().string(from: item.time))  \(item.status.rawValue)\(item.message.map { "  \($0)" } ?? "")")
+            Output.line("  \(RFC3339.string(from: item.time))  \(item.status.rawValue)\(item.message.map { "  \($0)" } ?? "")")
         }
         if let result = job.result { Output.line("result    \(result)") }
     }

@@ -3,6 +3,7 @@ import ControlProtocol
 import Daemon
 import Foundation
 import NostrCore
+import PylonBasics
 import PylonStore
 
 /// Opens `pylon.db` for reading by a command; nil (after saying so) when it does not exist yet.
@@ -79,7 +80,7 @@ struct EventsCommand: AsyncParsableCommand {
 
     static func line(_ record: JournalRecord) -> String {
         let data = record.data.serialized
-        return "\(String(record.seq).leftPadded(to: 6))  \(record.timeText)  \(record.kind.padding(toLength: 18, withPad: " ", startingAt: 0)) \(data == "{}" ? "" : data)"
+        return "\(String(record.seq).leftPadded(to: 6))  \(record.timeText)  \(record.kind.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(data == "{}" ? "" : data)"
     }
 }
 

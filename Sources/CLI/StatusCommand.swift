@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlProtocol
 import Daemon
 import Foundation
+import PylonBasics
 
 /// `pylon status`: the daemon's state (SPEC §12), or "not running" with exit code 3.
 struct StatusCommand: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import Foundation
+public import PylonBasics
 
 #if canImport(Glibc)
 import Glibc
@@ -7,35 +8,6 @@ import Darwin
 #endif
 
 /// Why a control-socket call failed.
-public struct ControlClientError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable, Equatable {
-        /// Nothing listens on the socket (no file, or a stale one): the daemon is not running.
-        case notRunning = "not_running"
-        /// The daemon did not answer within the timeout.
-        case timeout
-        /// The daemon closed the connection before answering.
-        case connectionClosed = "connection_closed"
-        /// The daemon's answer is not a valid response line.
-        case protocolError = "protocol_error"
-        /// The socket exists but this user may not connect to it.
-        case permissionDenied = "permission_denied"
-        /// The daemon answered `{"Error": ...}` (from the convenience calls that expect a result).
-        case daemonError = "daemon_error"
-        /// Any other socket failure.
-        case io
-    }
-
-    public var code: Code
-    /// One sentence: what failed, why, what to do.
-    public var message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}
 
 /// A synchronous client for the control socket: one JSON line per request, one per response,
 /// several requests per connection.
@@ -49,11 +21,12 @@ public final class ControlClient {
     public private(set) var timeout: Duration
     private let maximumResponseLength: Int
     private var descriptor: Int32
-    private var buffer: [UInt8] = []
-    /// Where `recv` writes; the bytes are then appended to `buffer`.
+    /// Cuts the received bytes into response lines.
+    private var splitter: LineSplitter<ArraySlice<UInt8>>
+    /// Received bytes not yet cut into lines.
+    private var unread: ArraySlice<UInt8> = []
+    /// Where `recv` writes; the bytes are then handed to the splitter.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
-    /// Where the unread part of `buffer` starts.
-    private var readOffset = 0
 
     /// Connects to the daemon's socket.
     ///
@@ -66,6 +39,7 @@ public final class ControlClient {
         self.socketPath = socketPath
         self.timeout = timeout
         self.maximumResponseLength = maximumResponseLength
+        self.splitter = LineSplitter(maxLineBytes: maximumResponseLength)
         self.descriptor = try Self.connect(path: socketPath, timeout: timeout)
         self.receiveBuffer = .allocate(byteCount: 64 * 1024, alignment: 1)
     }
@@ -169,26 +143,15 @@ public final class ControlClient {
 
     private func readLine() throws(ControlClientError) -> ArraySlice<UInt8> {
         guard descriptor >= 0 else { throw ControlClientError(.connectionClosed, "the control connection is closed") }
-        var scanFrom = readOffset
         while true {
-            if let newline = buffer[scanFrom...].firstIndex(of: 0x0A) {
-                let line = buffer[readOffset..<newline]
-                readOffset = newline + 1
-                return line
-            }
-            scanFrom = buffer.count
-            if buffer.count - readOffset > maximumResponseLength {
+            do {
+                if let line = try splitter.nextLine(from: &unread) { return line }
+            } catch {
                 throw ControlClientError(.protocolError, "the daemon sent a response longer than \(maximumResponseLength) bytes")
-            }
-            // Compact before reading more, so the buffer does not grow with every line.
-            if readOffset > 0 {
-                buffer.removeFirst(readOffset)
-                scanFrom -= readOffset
-                readOffset = 0
             }
             let received = systemReceive(descriptor, receiveBuffer.baseAddress, receiveBuffer.count)
             if received > 0 {
-                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[..<received]))
+                unread = ArraySlice(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<received]))
                 continue
             }
             if received == 0 {

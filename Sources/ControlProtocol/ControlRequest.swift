@@ -6,6 +6,9 @@
 ///
 /// To add a request (the agent commands, say): add a case, its ``name``, a line in ``init(json:)``
 /// and in ``json``.
+
+public import PylonBasics
+
 public enum ControlRequest: Sendable, Equatable {
     /// Liveness: answered with ``ControlResponse/pong`` at once, even while the daemon starts.
     case ping
@@ -61,7 +64,7 @@ public struct SubmitJob: Sendable, Equatable {
 }
 
 extension SubmitJob: JSONRepresentable {
-    public init(json: JSONValue) throws(ControlProtocolError) {
+    public init(json: JSON) throws(ControlProtocolError) {
         let reader = try ObjectReader(json, path: "SubmitJob")
         try reader.rejectUnknown(["prompt", "model", "backend", "max_tokens", "stream"])
         self.prompt = try reader.string("prompt")
@@ -74,27 +77,27 @@ extension SubmitJob: JSONRepresentable {
         self.stream = try reader.optionalBool("stream") ?? false
     }
 
-    public var json: JSONValue {
-        var object: JSONObject = ["prompt": .string(prompt)]
+    public var json: JSON {
+        var object: JSON = ["prompt": .string(prompt)]
         if let model { object["model"] = .string(model) }
         if let backend { object["backend"] = .string(backend) }
-        if let maxTokens { object["max_tokens"] = .int(Int64(maxTokens)) }
+        if let maxTokens { object["max_tokens"] = .integer(Int64(maxTokens)) }
         if stream { object["stream"] = .bool(true) }
-        return .object(object)
+        return object
     }
 }
 
 extension ControlRequest: JSONRepresentable {
-    public init(json: JSONValue) throws(ControlProtocolError) {
+    public init(json: JSON) throws(ControlProtocolError) {
         let name: String
-        let payload: JSONValue
+        let payload: JSON
         switch json {
         case .string(let bare):
             name = bare
             payload = .null
         case .object(let object):
-            guard object.count == 1, let member = object.members.first else {
-                let found = object.isEmpty ? "no key" : "\(object.count) keys (\(object.keys.joined(separator: ", ")))"
+            guard object.count == 1, let member = object.first else {
+                let found = object.isEmpty ? "no key" : "\(object.count) keys (\(object.map(\.key).joined(separator: ", ")))"
                 throw ControlProtocolError(
                     .invalidMessage, "invalid request: the object has \(found); a request has exactly one, such as {\"Ping\":null}")
             }
@@ -139,13 +142,13 @@ extension ControlRequest: JSONRepresentable {
         }
     }
 
-    public var json: JSONValue {
-        let payload: JSONValue
+    public var json: JSON {
+        let payload: JSON
         switch self {
         case .ping, .status, .shutdown, .reload, .dumpState: payload = .null
         case .submitJob(let job): payload = job.json
-        case .events(let since): payload = ["since": .int(Int64(clamping: since))]
+        case .events(let since): payload = ["since": .integer(Int64(clamping: since))]
         }
-        return .object(JSONObject([.init(key: name, value: payload)]))
+        return .object([.init(name, payload)])
     }
 }

@@ -3,6 +3,9 @@
 /// `{"Pong":null}`, `{"Ok":null}`, `{"Error":"message"}`, `{"Status":{...}}`, `{"State":{...}}`,
 /// `{"Token":"text"}`, `{"JobResult":{...}}`, `{"Events":[...]}`, `{"Reloaded":{...}}`. Reading also accepts the bare
 /// strings `"Pong"` and `"Ok"` that the reference daemon writes.
+
+public import PylonBasics
+
 public enum ControlResponse: Sendable, Equatable {
     case pong
     case ok
@@ -10,7 +13,7 @@ public enum ControlResponse: Sendable, Equatable {
     case error(String)
     case status(StatusReport)
     /// The scheduler snapshot (`DumpState`); its shape belongs to the scheduler.
-    case state(JSONValue)
+    case state(JSON)
     /// One piece of streamed output of a `SubmitJob` with `stream: true`.
     case token(String)
     case jobResult(LocalJobResult)
@@ -62,7 +65,7 @@ public struct LocalJobResult: Sendable, Equatable {
 }
 
 extension LocalJobResult: JSONRepresentable {
-    public init(json: JSONValue) throws(ControlProtocolError) {
+    public init(json: JSON) throws(ControlProtocolError) {
         let reader = try ObjectReader(json, path: "JobResult")
         self.id = try reader.string("id")
         self.output = try reader.string("output")
@@ -72,10 +75,10 @@ extension LocalJobResult: JSONRepresentable {
         self.durationMs = try reader.int("duration_ms")
     }
 
-    public var json: JSONValue {
+    public var json: JSON {
         [
             "id": .string(id), "output": .string(output), "model": .string(model), "backend": .string(backend),
-            "tokens": .int(Int64(tokens)), "duration_ms": .int(Int64(clamping: durationMs)),
+            "tokens": .integer(Int64(tokens)), "duration_ms": .integer(Int64(clamping: durationMs)),
         ]
     }
 }
@@ -100,7 +103,7 @@ public struct ReloadSummary: Sendable, Equatable {
 }
 
 extension ReloadSummary: JSONRepresentable {
-    public init(json: JSONValue) throws(ControlProtocolError) {
+    public init(json: JSON) throws(ControlProtocolError) {
         let reader = try ObjectReader(json, path: "Reloaded")
         func strings(_ key: String) throws(ControlProtocolError) -> [String] {
             guard reader.object[key] != nil else { return [] }
@@ -117,24 +120,24 @@ extension ReloadSummary: JSONRepresentable {
         self.message = try reader.optionalString("message") ?? ""
     }
 
-    public var json: JSONValue {
+    public var json: JSON {
         [
-            "changed": .array(changed.map(JSONValue.string)), "needs_restart": .array(needsRestart.map(JSONValue.string)),
-            "warnings": .array(warnings.map(JSONValue.string)), "message": .string(message),
+            "changed": .array(changed.map(JSON.string)), "needs_restart": .array(needsRestart.map(JSON.string)),
+            "warnings": .array(warnings.map(JSON.string)), "message": .string(message),
         ]
     }
 }
 
 extension ControlResponse: JSONRepresentable {
-    public init(json: JSONValue) throws(ControlProtocolError) {
+    public init(json: JSON) throws(ControlProtocolError) {
         let name: String
-        let payload: JSONValue
+        let payload: JSON
         switch json {
         case .string(let bare):
             name = bare
             payload = .null
         case .object(let object):
-            guard object.count == 1, let member = object.members.first else {
+            guard object.count == 1, let member = object.first else {
                 throw ControlProtocolError(.invalidMessage, "invalid response: expected an object with one key, got \(object.count)")
             }
             name = member.key
@@ -173,8 +176,8 @@ extension ControlResponse: JSONRepresentable {
         }
     }
 
-    public var json: JSONValue {
-        let payload: JSONValue
+    public var json: JSON {
+        let payload: JSON
         switch self {
         case .pong, .ok: payload = .null
         case .error(let message): payload = .string(message)
@@ -185,7 +188,7 @@ extension ControlResponse: JSONRepresentable {
         case .events(let entries): payload = .array(entries.map(\.json))
         case .reloaded(let summary): payload = summary.json
         }
-        return .object(JSONObject([.init(key: name, value: payload)]))
+        return .object([.init(name, payload)])
     }
 }
 
@@ -207,11 +210,11 @@ public enum ControlLine {
 
     /// Reads a request from one line (without or with its `\n`, a trailing `\r` is ignored).
     public static func decodeRequest(_ line: some Collection<UInt8>) throws(ControlProtocolError) -> ControlRequest {
-        try ControlRequest(json: JSONValue(parsing: line))
+        try ControlRequest(json: JSON.parse(controlLine: line))
     }
 
     /// Reads a response from one line.
     public static func decodeResponse(_ line: some Collection<UInt8>) throws(ControlProtocolError) -> ControlResponse {
-        try ControlResponse(json: JSONValue(parsing: line))
+        try ControlResponse(json: JSON.parse(controlLine: line))
     }
 }

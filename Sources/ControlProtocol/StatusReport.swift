@@ -1,4 +1,5 @@
 public import Foundation
+public import PylonBasics
 
 /// What the daemon serves: provider (sells inference), host (runs agents) or both.
 public enum DaemonMode: String, Sendable, Equatable, CaseIterable {
@@ -133,7 +134,7 @@ public struct StatusReport: Sendable, Equatable {
 }
 
 extension StatusReport: JSONRepresentable {
-    public init(json: JSONValue) throws(ControlProtocolError) {
+    public init(json: JSON) throws(ControlProtocolError) {
         let reader = try ObjectReader(json, path: "Status")
         self.running = try reader.bool("running")
         guard running else {
@@ -187,41 +188,41 @@ extension StatusReport: JSONRepresentable {
             totalMsats: try earnings.int("total_msats"))
     }
 
-    public var json: JSONValue {
+    public var json: JSON {
         guard running else { return ["running": false] }
-        let relays: [JSONValue] = relays.map { relay in
+        let relays: [JSON] = relays.map { relay in
             [
                 "url": .string(relay.url), "state": .string(relay.state.rawValue),
-                "last_error": relay.lastError.map(JSONValue.string) ?? .null,
+                "last_error": relay.lastError.map(JSON.string) ?? .null,
                 "since": relay.since.map { .string(RFC3339.string(from: $0)) } ?? .null,
             ]
         }
-        let backends: [JSONValue] = backends.map { backend in
+        let backends: [JSON] = backends.map { backend in
             [
                 "name": .string(backend.name), "url": .string(backend.url), "state": .string(backend.state.rawValue),
-                "models": .array(backend.models.map(JSONValue.string)),
+                "models": .array(backend.models.map(JSON.string)),
             ]
         }
         return [
             "running": true,
-            "uptime_secs": .int(Int64(clamping: uptimeSecs)),
-            "pid": .int(Int64(pid)),
+            "uptime_secs": .integer(Int64(clamping: uptimeSecs)),
+            "pid": .integer(Int64(pid)),
             "version": .string(version),
             "mode": .string(mode.rawValue),
             "provider_active": .bool(providerActive),
             "host_active": .bool(hostActive),
-            "jobs_completed": .int(Int64(clamping: jobsCompleted)),
-            "earnings_msats": .int(Int64(clamping: earningsMsats)),
+            "jobs_completed": .integer(Int64(clamping: jobsCompleted)),
+            "earnings_msats": .integer(Int64(clamping: earningsMsats)),
             "relays": .array(relays),
             "backends": .array(backends),
             "queue": [
-                "queued": .int(Int64(queue.queued)), "running": .int(Int64(queue.running)),
-                "slots": .int(Int64(queue.slots)), "max_queue": .int(Int64(queue.maxQueue)),
+                "queued": .integer(Int64(queue.queued)), "running": .integer(Int64(queue.running)),
+                "slots": .integer(Int64(queue.slots)), "max_queue": .integer(Int64(queue.maxQueue)),
             ],
             "earnings": [
-                "today_msats": .int(Int64(clamping: earnings.todayMsats)),
-                "week_msats": .int(Int64(clamping: earnings.weekMsats)),
-                "total_msats": .int(Int64(clamping: earnings.totalMsats)),
+                "today_msats": .integer(Int64(clamping: earnings.todayMsats)),
+                "week_msats": .integer(Int64(clamping: earnings.weekMsats)),
+                "total_msats": .integer(Int64(clamping: earnings.totalMsats)),
             ],
         ]
     }

@@ -1,4 +1,5 @@
 public import Foundation
+public import PylonBasics
 
 #if os(Linux)
     // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
@@ -17,9 +18,11 @@ import Darwin
 #endif
 
 /// Why the watcher could not start.
-public struct ConfigFileWatcherError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
+public typealias ConfigFileWatcherError = PylonError<ConfigFileWatcherErrorCode>
+
+public enum ConfigFileWatcherErrorCode: String, PylonErrorCode {
+    /// inotify (or kqueue) refused: no instance, no watch, no pipe.
+    case watchFailed = "watch_failed"
 }
 
 /// Notices changes of one file, whether it is edited in place or replaced by a rename (as editors
@@ -89,7 +92,7 @@ private final class InotifyWatch: Sendable {
     init(directory: String) throws(ConfigFileWatcherError) {
         let inotify = inotify_init1(Int32(IN_NONBLOCK) | Int32(IN_CLOEXEC))
         guard inotify >= 0 else {
-            throw ConfigFileWatcherError(message: "cannot start inotify: \(String(cString: strerror(errno)))")
+            throw ConfigFileWatcherError(.watchFailed, "cannot start inotify: \(String(cString: strerror(errno)))")
         }
         // No IN_MODIFY: with PYLON_HOME the database shares this directory, and every write of it
         // would wake the watcher. An edit in place ends with IN_CLOSE_WRITE.
@@ -97,13 +100,13 @@ private final class InotifyWatch: Sendable {
         guard inotify_add_watch(inotify, directory, mask) >= 0 else {
             let reason = String(cString: strerror(errno))
             close(inotify)
-            throw ConfigFileWatcherError(message: "cannot watch \(directory) for config changes: \(reason)")
+            throw ConfigFileWatcherError(.watchFailed, "cannot watch \(directory) for config changes: \(reason)")
         }
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else {
             let reason = String(cString: strerror(errno))
             close(inotify)
-            throw ConfigFileWatcherError(message: "cannot create a pipe for the config watcher: \(reason)")
+            throw ConfigFileWatcherError(.watchFailed, "cannot create a pipe for the config watcher: \(reason)")
         }
         for end in pipeEnds {
             _ = fcntl(end, F_SETFD, FD_CLOEXEC)
@@ -200,7 +203,7 @@ private final class DispatchWatch: @unchecked Sendable {
     init(directory: String, name: String, debounce: Duration, changed: @escaping @Sendable () -> Void) throws(ConfigFileWatcherError) {
         let descriptor = open(directory, O_EVTONLY)
         guard descriptor >= 0 else {
-            throw ConfigFileWatcherError(message: "cannot watch \(directory) for config changes: \(String(cString: strerror(errno)))")
+            throw ConfigFileWatcherError(.watchFailed, "cannot watch \(directory) for config changes: \(String(cString: strerror(errno)))")
         }
         self.path = (directory as NSString).appendingPathComponent(name)
         self.debounce = debounce

@@ -1,6 +1,7 @@
 public import Backends
 import NostrCore
 public import Provider
+import PylonBasics
 public import RelayPool
 
 /// TOML (`PylonConfiguration`) onto each module's own `Configuration` (STYLE §1): the modules

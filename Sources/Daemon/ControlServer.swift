@@ -2,6 +2,7 @@ public import ControlProtocol
 public import Logging
 public import NIOCore
 import NIOPosix
+import PylonBasics
 public import ServiceLifecycle
 import Synchronization
 
@@ -274,18 +275,17 @@ enum ControlFrame: Sendable {
     case tooLong
 }
 
-/// Splits the byte stream at `\n`, with a bound on the line length so a client cannot make the
+/// Splits the byte stream into lines with ``LineSplitter``, bounded so a client cannot make the
 /// daemon buffer without limit. A last line without `\n` before the client half-closes counts.
+/// After a line that is too long, everything else is discarded.
 struct ControlLineDecoder: ByteToMessageDecoder {
     typealias InboundOut = ControlFrame
 
-    let maximumLength: Int
-    /// Bytes already searched for a newline, so that each byte is looked at once.
-    private var scanned = 0
+    private var splitter: LineSplitter<ByteBuffer>
     private var overflowed = false
 
     init(maximumLength: Int) {
-        self.maximumLength = maximumLength
+        self.splitter = LineSplitter(maxLineBytes: maximumLength)
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -293,35 +293,23 @@ struct ControlLineDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
         }
-        let view = buffer.readableBytesView
-        if let newline = view.dropFirst(scanned).firstIndex(of: 0x0A) {
-            let length = newline - view.startIndex
-            scanned = 0
-            if length > maximumLength {
-                overflow(context: context, buffer: &buffer)
-                return .needMoreData
-            }
-            guard let line = buffer.readSlice(length: length) else { return .needMoreData }
-            buffer.moveReaderIndex(forwardBy: 1)
+        do {
+            guard let line = try splitter.nextLine(from: &buffer) else { return .needMoreData }
             context.fireChannelRead(wrapInboundOut(.line(line)))
             return .continue
+        } catch {
+            overflowed = true
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            context.fireChannelRead(wrapInboundOut(.tooLong))
+            return .needMoreData
         }
-        scanned = view.count
-        if view.count > maximumLength { overflow(context: context, buffer: &buffer) }
-        return .needMoreData
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
-        if !overflowed, buffer.readableBytes > 0, let rest = buffer.readSlice(length: buffer.readableBytes) {
+        if !overflowed, let rest = splitter.finish() {
             context.fireChannelRead(wrapInboundOut(.line(rest)))
         }
         return .needMoreData
-    }
-
-    private mutating func overflow(context: ChannelHandlerContext, buffer: inout ByteBuffer) {
-        overflowed = true
-        buffer.moveReaderIndex(to: buffer.writerIndex)
-        context.fireChannelRead(wrapInboundOut(.tooLong))
     }
 }

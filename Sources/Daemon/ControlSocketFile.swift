@@ -1,3 +1,4 @@
+import PylonBasics
 #if os(Linux)
     // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
     // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
@@ -8,32 +9,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Why the control server could not start or serve.
-public struct ControlServerError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable, Equatable {
-        /// A live daemon already answers on the socket.
-        case addressInUse = "address_in_use"
-        /// The path exists and is not a socket: pylon will not delete someone's file.
-        case notASocket = "not_a_socket"
-        /// Longer than a Unix socket address holds.
-        case pathTooLong = "path_too_long"
-        /// Any other failure to create, bind or listen.
-        case bindFailed = "bind_failed"
-        /// `run()` or `bind()` called in the wrong state.
-        case invalidState = "invalid_state"
-    }
-
-    public var code: Code
-    public var message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}
 
 /// The socket file on disk: the stale-socket check, binding with mode 0600 before anyone can
 /// connect, and removal that never deletes another daemon's socket.

@@ -4,6 +4,7 @@ import Foundation
 import NostrCore
 import Provider
 import PylonAsync
+import PylonBasics
 import PylonStore
 import RelayPool
 import Synchronization
@@ -34,8 +35,7 @@ final class DaemonControlHandler: ControlHandler, Sendable {
         case .reload:
             try await reply(await daemon.reloader.reload(.command).controlResponse)
         case .dumpState:
-            let state = (try? JSONValue(parsing: daemon.dumpState().serialized)) ?? .object([:])
-            try await reply(.state(state))
+            try await reply(.state(daemon.dumpState()))
         case .events(let since):
             let records: [JournalRecord]
             do {

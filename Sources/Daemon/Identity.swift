@@ -1,5 +1,6 @@
 public import Foundation
 public import NostrCore
+public import PylonBasics
 #if os(Linux)
     // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
     // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.

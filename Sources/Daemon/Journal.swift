@@ -2,13 +2,13 @@ import ControlProtocol
 import Foundation
 import Logging
 import NostrCore
+import PylonBasics
 import PylonStore
 
 extension JournalEntry {
     /// A store record as the control protocol's entry (`{"seq","time","kind","data"}`).
     init(_ record: JournalRecord) {
-        let data = (try? JSONValue(parsing: record.data.serialized))?.objectValue ?? [:]
-        self.init(seq: UInt64(max(0, record.seq)), time: record.time, kind: JournalKind(rawValue: record.kind), data: data)
+        self.init(seq: UInt64(max(0, record.seq)), time: record.time, kind: record.kind, data: record.data)
     }
 }
 
@@ -18,7 +18,7 @@ extension PylonStore {
     func record(_ kind: JournalKind, _ members: [String: JSON], logger: Logger) {
         let data = JSON.object(members.sorted { $0.key < $1.key }.map { JSON.Member($0.key, $0.value) })
         do {
-            _ = try append(kind: kind.rawValue, data: data)
+            _ = try append(kind: kind, data: data)
         } catch {
             logger.error("cannot write the journal", metadata: ["journal.kind": "\(kind.rawValue)", "error": "\(error)"])
         }

@@ -1,6 +1,7 @@
 import ControlProtocol
 public import Foundation
 public import Logging
+import PylonBasics
 import Synchronization
 
 #if canImport(Glibc)
@@ -227,12 +228,12 @@ public struct PylonLogHandler: LogHandler {
     ) -> String {
         switch format {
         case .json:
-            var object: JSONObject = [
+            var object: JSON = [
                 "time": .string(RFC3339.string(from: time)), "level": .string(level.rawValue), "label": .string(label),
                 "message": .string(message),
             ]
             if !metadata.isEmpty { object["metadata"] = jsonObject(metadata) }
-            return JSONValue.object(object).serialized
+            return object.serialized
         case .text:
             var line = "\(RFC3339.string(from: time)) \(level.rawValue) \(label): \(escapeLineBreaks(message))"
             for key in metadata.keys.sorted() {
@@ -243,15 +244,11 @@ public struct PylonLogHandler: LogHandler {
         }
     }
 
-    private static func jsonObject(_ metadata: Logger.Metadata) -> JSONValue {
-        var object = JSONObject()
-        for key in metadata.keys.sorted() {
-            if let value = metadata[key] { object[key] = json(value) }
-        }
-        return .object(object)
+    private static func jsonObject(_ metadata: Logger.Metadata) -> JSON {
+        .object(metadata.sorted { $0.key < $1.key }.map { JSON.Member($0.key, json($0.value)) })
     }
 
-    private static func json(_ value: Logger.MetadataValue) -> JSONValue {
+    private static func json(_ value: Logger.MetadataValue) -> JSON {
         switch value {
         case .string(let text): .string(text)
         case .stringConvertible(let convertible): .string(convertible.description)
@@ -273,7 +270,7 @@ public struct PylonLogHandler: LogHandler {
     private static func quoteIfNeeded(_ text: String) -> String {
         let needsQuotes = text.isEmpty || text.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }
         guard needsQuotes else { return text }
-        return JSONValue.string(text).serialized
+        return JSON.string(text).serialized
     }
 
     private static func escapeLineBreaks(_ text: String) -> String {

@@ -4,6 +4,7 @@ import Hummingbird
 public import Logging
 import NIOCore
 public import Prometheus
+public import PylonBasics
 public import ServiceLifecycle
 #if os(Linux)
     // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,

@@ -1,4 +1,5 @@
 import Foundation
+public import PylonBasics
 
 #if os(Linux)
     // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,

@@ -8,11 +8,12 @@ import NostrCore
 import Prometheus
 import Provider
 import PylonAsync
+public import PylonBasics
 import PylonStore
 import RelayPool
 import ServiceLifecycle
-import UnixSignals
 import Synchronization
+import UnixSignals
 
 /// How the daemon was started.
 public struct DaemonOptions: Sendable {

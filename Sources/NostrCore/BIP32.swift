@@ -1,5 +1,6 @@
 internal import CSecp256k1
 internal import Crypto
+public import PylonBasics
 
 /// A BIP-32 extended private key: a secret key, its chain code and its place in the tree.
 ///

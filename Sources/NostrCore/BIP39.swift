@@ -1,6 +1,7 @@
 internal import Crypto
 internal import CryptoExtras
 internal import Foundation
+public import PylonBasics
 
 /// BIP-39 mnemonic phrases with the English word list, as NIP-06 identities use them.
 public enum BIP39 {

@@ -1,4 +1,7 @@
 /// Bech32 (BIP-173; not bech32m) with the length limit lifted to what NIP-19 allows.
+
+public import PylonBasics
+
 public enum Bech32 {
     static let charset: [UInt8] = Array("qpzry9x8gf2tvdw0s3jn54khce6mua7l".utf8)
     static let reverse: [Int8] = {

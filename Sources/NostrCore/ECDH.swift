@@ -1,4 +1,5 @@
 internal import CSecp256k1
+import PylonBasics
 
 /// Elliptic-curve Diffie-Hellman on secp256k1 as NIP-04 and NIP-44 use it: the shared secret is the
 /// raw 32-byte x coordinate of `a·B`, not libsecp256k1's default SHA-256 of the compressed point.

@@ -1,4 +1,5 @@
 internal import Crypto
+public import PylonBasics
 
 /// The 32-byte id of an event: the SHA-256 of its canonical serialization (NIP-01).
 public struct EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -193,13 +194,13 @@ extension Event {
 
     /// Parses an event from JSON text.
     public init(json text: String) throws(NostrError) {
-        try self.init(json: JSON.parse(text))
+        try self.init(json: JSON.parseNostr(text))
     }
 
     /// Builds an event from a parsed JSON object, checking every field's type and form.
     /// Unknown fields are ignored.
     public init(json: JSON) throws(NostrError) {
-        guard case .object = json else { throw NostrError(.invalidField, "an event is a JSON object, got \(json.typeName)") }
+        guard case .object = json else { throw NostrError(.invalidField, "an event is a JSON object, got \(json.typeDescription)") }
         func field(_ name: String) throws(NostrError) -> JSON {
             guard let value = json[name] else { throw NostrError(.invalidField, "event field \"\(name)\" is missing") }
             return value

@@ -3,6 +3,9 @@
 /// Every field that is present must match; a present but empty list matches nothing. Tag filters
 /// (`#e`, `#p`, …) match when the event has a tag of that single-letter name whose first value is
 /// in the list.
+
+public import PylonBasics
+
 public struct Filter: Sendable, Hashable {
     public var ids: Set<EventID>?
     public var authors: Set<PublicKey>?

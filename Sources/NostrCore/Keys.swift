@@ -1,4 +1,5 @@
 internal import CSecp256k1
+public import PylonBasics
 
 /// A secp256k1 secret key: a scalar in [1, n-1].
 ///

@@ -1,4 +1,7 @@
 /// A subscription id: non-empty; at most 64 characters is what relays accept everywhere.
+
+public import PylonBasics
+
 public typealias SubscriptionID = String
 
 /// Messages a client sends to a relay (NIP-01, NIP-42, NIP-45).
@@ -36,7 +39,7 @@ public enum ClientMessage: Sendable, Hashable {
 
     /// Parses a client message (what a relay receives); used by tests and test relays.
     public init(json text: String) throws(NostrError) {
-        let items = try messageArray(JSON.parse(text))
+        let items = try messageArray(JSON.parseNostr(text))
         let type = try messageType(items)
         switch type {
         case "EVENT":
@@ -78,7 +81,7 @@ public enum RelayMessage: Sendable, Hashable {
             self = ok
             return
         }
-        try self.init(parsed: JSON.parse(text))
+        try self.init(parsed: JSON.parseNostr(text))
     }
 
     /// `["OK","<id>",true,"<message>"]` written without spaces and with a message free of escapes
@@ -121,7 +124,7 @@ public enum RelayMessage: Sendable, Hashable {
 
     /// Parses untrusted UTF-8 bytes (validated here) into a message or throws; never traps.
     public init(jsonBytes bytes: some Collection<UInt8>) throws(NostrError) {
-        try self.init(parsed: JSON.parse(bytes: bytes))
+        try self.init(parsed: JSON.parseNostr(bytes: bytes))
     }
 
     init(parsed json: JSON) throws(NostrError) {

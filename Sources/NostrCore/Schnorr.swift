@@ -1,4 +1,5 @@
 internal import CSecp256k1
+public import PylonBasics
 
 /// A 64-byte BIP-340 signature.
 public struct Signature: Hashable, Sendable, CustomStringConvertible {

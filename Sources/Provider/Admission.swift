@@ -1,8 +1,9 @@
 public import NostrCore
+public import PylonBasics
 
 /// Why a request was not admitted (SPEC §8). The raw value is the metric label and the
 /// journal's `reason`.
-public enum RejectionReason: String, Sendable, Hashable, CaseIterable {
+public enum RejectionReason: String, PylonErrorCode, CaseIterable {
     /// A `p` tag names other providers and not us. Counted, not journaled: not our request.
     case otherProvider = "other_provider"
     /// `created_at` older than `max_request_age_secs`.
@@ -113,7 +114,7 @@ public struct AdmissionPolicy: Sendable {
         do {
             try request.validate(allowURLInputs: configuration.allowURLInputs)
         } catch {
-            throw Rejection(RejectionReason(rawValue: error.reason) ?? .invalidRequest, error.message)
+            throw Rejection(error.code, error.message)
         }
         let size = request.inputs.reduce(0) { $0 + $1.value.utf8.count }
         if size > configuration.maxInputBytes {

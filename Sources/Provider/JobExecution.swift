@@ -1,13 +1,14 @@
-import CoreMetrics
-import Metrics
 import AsyncHTTPClient
 import Backends
+import CoreMetrics
 import Foundation
+import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
-import Logging
 import NostrCore
 import PylonAsync
+import PylonBasics
 import PylonStore
 import RelayPool
 import Synchronization

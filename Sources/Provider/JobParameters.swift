@@ -1,5 +1,6 @@
 import Foundation
 public import NostrCore
+public import PylonBasics
 
 /// The params of a job that pylon acts on.
 public struct JobParameters: Sendable, Equatable {
@@ -42,23 +43,23 @@ extension JobRequest {
     /// where ids belong, params that parse.
     public func validate(allowURLInputs: Bool) throws(JobRequestError) {
         guard !inputs.isEmpty else {
-            throw JobRequestError("invalid_request", "the request has no input (an \"i\" tag such as [\"i\", \"your prompt\", \"text\"])")
+            throw JobRequestError(.invalidRequest, "the request has no input (an \"i\" tag such as [\"i\", \"your prompt\", \"text\"])")
         }
         for input in inputs {
             switch input.type {
             case .event, .job:
                 guard (try? EventID(hex: input.value)) != nil else {
-                    throw JobRequestError("invalid_request", "a \(input.type.name) input must be a 64-character hex event id")
+                    throw JobRequestError(.invalidRequest, "a \(input.type.name) input must be a 64-character hex event id")
                 }
             case .url:
                 guard allowURLInputs else {
-                    throw JobRequestError("unsupported_input", "this provider does not fetch url inputs; send the text itself")
+                    throw JobRequestError(.unsupportedInput, "this provider does not fetch url inputs; send the text itself")
                 }
                 guard input.value.hasPrefix("http://") || input.value.hasPrefix("https://") else {
-                    throw JobRequestError("invalid_request", "a url input must be an http or https URL")
+                    throw JobRequestError(.invalidRequest, "a url input must be an http or https URL")
                 }
             case .other(let name):
-                throw JobRequestError("invalid_request", "input type \"\(name)\" is not one of text, prompt, event, job, url")
+                throw JobRequestError(.invalidRequest, "input type \"\(name)\" is not one of text, prompt, event, job, url")
             case .text:
                 break
             }
@@ -80,14 +81,14 @@ extension JobRequest {
         func number(_ key: String, _ range: ClosedRange<Double>) throws(JobRequestError) -> Double? {
             guard let text = param(key) else { return nil }
             guard let value = Double(text.trimmingSpaces), value.isFinite, range.contains(value) else {
-                throw JobRequestError("invalid_request", "param \(key) must be a number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
+                throw JobRequestError(.invalidRequest, "param \(key) must be a number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
             }
             return value
         }
         func integer(_ key: String, _ range: ClosedRange<Int>) throws(JobRequestError) -> Int? {
             guard let text = param(key) else { return nil }
             guard let value = Int(text.trimmingSpaces), range.contains(value) else {
-                throw JobRequestError("invalid_request", "param \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
+                throw JobRequestError(.invalidRequest, "param \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text.prefix(40))\"")
             }
             return value
         }

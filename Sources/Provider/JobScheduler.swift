@@ -1,6 +1,7 @@
 public import Foundation
 public import NostrCore
 import PylonAsync
+public import PylonBasics
 import Synchronization
 
 /// One job in the scheduler, as `status --json` and `DumpState` show it.
@@ -415,9 +416,9 @@ extension SchedulerSnapshot {
         func item(_ item: ScheduledItem) -> JSON {
             var members: [JSON.Member] = [
                 .init("id", .string(item.id)), .init("origin", .string(item.origin.rawValue)), .init("kind", .integer(Int64(item.kind))),
-                .init("priority", .integer(item.priority)), .init("enqueued_at", .string(ISO8601DateFormatter().string(from: item.enqueuedAt))),
+                .init("priority", .integer(item.priority)), .init("enqueued_at", .string(RFC3339.string(from: item.enqueuedAt))),
             ]
-            if let startedAt = item.startedAt { members.append(.init("started_at", .string(ISO8601DateFormatter().string(from: startedAt)))) }
+            if let startedAt = item.startedAt { members.append(.init("started_at", .string(RFC3339.string(from: startedAt)))) }
             if let customer = item.customer { members.append(.init("customer", .string(customer.hex))) }
             return .object(members)
         }

@@ -1,9 +1,10 @@
-import CoreMetrics
 public import Backends
+import CoreMetrics
 import Foundation
 public import Logging
 public import NostrCore
 import PylonAsync
+import PylonBasics
 public import PylonStore
 public import RelayPool
 public import ServiceLifecycle

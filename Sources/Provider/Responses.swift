@@ -1,9 +1,14 @@
 public import NostrCore
+public import PylonBasics
 
 /// Why a response could not be made.
-public struct ResponseError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+public typealias ResponseError = PylonError<ResponseErrorCode>
+
+public enum ResponseErrorCode: String, PylonErrorCode {
+    /// Larger than relays accept, even after trimming.
+    case tooLarge = "too_large"
+    /// The request was encrypted and the answer could not be.
+    case encryptionFailed = "encryption_failed"
 }
 
 /// Builds and signs the provider's answers to one request (NIP-90 §4.3, §4.4): feedback and the
@@ -32,7 +37,7 @@ public struct Responder: Sendable {
             customer: request.customer, encryption: request.encryption)
         let event = try sign(feedback.unsignedEvent(author: keypair, createdAt: now), what: "the feedback")
         guard event.jsonString.utf8.count <= maxEventBytes else {
-            throw ResponseError(message: "the feedback is larger than relays accept")
+            throw ResponseError(.tooLarge, "the feedback is larger than relays accept")
         }
         return event
     }
@@ -56,7 +61,7 @@ public struct Responder: Sendable {
         let size = event.jsonString.utf8.count
         guard size <= maxEventBytes else {
             throw ResponseError(
-                message: "the result would be \(size) bytes, more than the \(maxEventBytes) relays accept (the output is \(output.utf8.count) bytes); ask for fewer tokens")
+                .tooLarge, "the result would be \(size) bytes, more than the \(maxEventBytes) relays accept (the output is \(output.utf8.count) bytes); ask for fewer tokens")
         }
         return event
     }
@@ -66,7 +71,7 @@ public struct Responder: Sendable {
         do {
             return try make().sign(with: keypair)
         } catch {
-            throw ResponseError(message: "cannot encrypt \(what) (\(error.message))")
+            throw ResponseError(.encryptionFailed, "cannot encrypt \(what) (\(error.message))")
         }
     }
 

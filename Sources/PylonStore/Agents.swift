@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NostrCore
+public import PylonBasics
 
 // Host mode (SPEC §9): the agents and their tick history. Deleting an agent deletes its ticks
 // (ON DELETE CASCADE).
@@ -33,7 +34,7 @@ extension PylonStore {
                     tx.nowText, tx.nowText,
                 ])
             return try tx.journal(
-                JournalKinds.agentCreated,
+                JournalKind.agentCreated,
                 J.object([
                     "name": .string(agent.name), "pubkey": .string(agent.pubkey.hex), "state": .string(agent.state.rawValue),
                     "goal": .string(agent.goal), "heartbeat_secs": J.int(agent.heartbeatSecs),
@@ -49,7 +50,7 @@ extension PylonStore {
         try write("start agent \(name)") { tx in
             let from = try Self.requireAgent(tx.db, name, to: "start")
             try tx.execute("UPDATE agents SET state = 'active', updated_at = ? WHERE name = ?", [tx.nowText, name])
-            return try tx.journal(JournalKinds.agentStarted, J.object(["name": .string(name), "from": .string(from.rawValue)]))
+            return try tx.journal(.agentStarted, J.object(["name": .string(name), "from": .string(from.rawValue)]))
         }
     }
 
@@ -64,7 +65,7 @@ extension PylonStore {
             }
             try tx.execute("UPDATE agents SET state = 'stopped', updated_at = ? WHERE name = ?", [tx.nowText, name])
             return try tx.journal(
-                JournalKinds.agentStopped, J.object(["name": .string(name), "from": .string(from.rawValue), "reason": .string(reason)]))
+                .agentStopped, J.object(["name": .string(name), "from": .string(from.rawValue), "reason": .string(reason)]))
         }
     }
 
@@ -78,7 +79,7 @@ extension PylonStore {
             guard from != state else { return nil }
             try tx.execute("UPDATE agents SET state = ?, updated_at = ? WHERE name = ?", [state.rawValue, tx.nowText, name])
             return try tx.journal(
-                JournalKinds.agentStateChanged,
+                JournalKind.agentStateChanged,
                 J.object([
                     "name": .string(name), "from": .string(from.rawValue), "to": .string(state.rawValue), "reason": .string(reason),
                 ]))
@@ -92,7 +93,7 @@ extension PylonStore {
         else {
             throw PylonStoreError(.invalidArgument, "tick of agent \(tick.agentName): counts must not be negative and the outcome not empty")
         }
-        let startedAt = Timestamp.rounded(tick.startedAt)
+        let startedAt = RFC3339.rounded(tick.startedAt)
         return try write("record a tick of agent \(tick.agentName)") { tx in
             _ = try Self.requireAgent(tx.db, tick.agentName, to: "record a tick of")
             try tx.execute(
@@ -101,13 +102,13 @@ extension PylonStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
-                    tick.agentName, Timestamp.string(startedAt), tick.durationMs, tick.promptTokens, tick.completionTokens,
+                    tick.agentName, RFC3339.string(from: startedAt), tick.durationMs, tick.promptTokens, tick.completionTokens,
                     tick.costMsats, tick.outcome, tick.note,
                 ])
             let tickID = tx.db.lastInsertedRowID
             try tx.execute("UPDATE agents SET updated_at = ? WHERE name = ?", [tx.nowText, tick.agentName])
             return try tx.journal(
-                JournalKinds.agentTicked,
+                JournalKind.agentTicked,
                 J.object([
                     "name": .string(tick.agentName), "tick_id": .integer(tickID), "started_at": J.time(startedAt),
                     "duration_ms": J.int(tick.durationMs), "prompt_tokens": J.int(tick.promptTokens),
@@ -126,7 +127,7 @@ extension PylonStore {
                 try Int.fetchOne(tx.db.cachedStatement(sql: "SELECT count(*) FROM tick_history WHERE agent_name = ?"), arguments: [name])
                 ?? 0
             try tx.execute("DELETE FROM agents WHERE name = ?", [name])
-            return try tx.journal(JournalKinds.agentDeleted, J.object(["name": .string(name), "ticks": J.int(ticks)]))
+            return try tx.journal(.agentDeleted, J.object(["name": .string(name), "ticks": J.int(ticks)]))
         }
     }
 

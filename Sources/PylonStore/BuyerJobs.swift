@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 public import NostrCore
+public import PylonBasics
 
 // The buyer's history (`pylon job list|status|result`). Not journaled: the journal records what
 // this node decided as a provider and host; a buyer job is the user's own request and its record
@@ -13,11 +14,11 @@ extension PylonStore {
         try Self.validate(job)
         return try write("save buyer job \(job.id)") { tx in
             var saved = job
-            saved.createdAt = Timestamp.rounded(job.createdAt)
+            saved.createdAt = RFC3339.rounded(job.createdAt)
             saved.updatedAt = tx.now
             saved.feedback = job.feedback.map {
                 var item = $0
-                item.time = Timestamp.rounded($0.time)
+                item.time = RFC3339.rounded($0.time)
                 return item
             }
             try Self.upsert(saved, into: tx.db)
@@ -38,11 +39,11 @@ extension PylonStore {
             try change(&job)
             guard job.id == id else { throw PylonStoreError(.invalidArgument, "buyer job \(id): its id cannot change") }
             try Self.validate(job)
-            job.createdAt = Timestamp.rounded(job.createdAt)
+            job.createdAt = RFC3339.rounded(job.createdAt)
             job.updatedAt = tx.now
             job.feedback = job.feedback.map {
                 var item = $0
-                item.time = Timestamp.rounded($0.time)
+                item.time = RFC3339.rounded($0.time)
                 return item
             }
             try Self.upsert(job, into: tx.db)
@@ -102,8 +103,8 @@ extension PylonStore {
         let values: [(any DatabaseValueConvertible)?] = [
             job.id.hex, Int64(job.kind.rawValue), job.provider?.hex, job.prompt, job.params.serialized, job.bidMsats, job.encrypted,
             J.strings(job.relays).serialized, job.status.rawValue, job.result, job.resultEventID?.hex, job.answeredBy?.hex,
-            JSON.array(job.feedback.map(\.json)).serialized, job.amountPaidMsats, job.error, Timestamp.string(job.createdAt),
-            Timestamp.string(job.updatedAt),
+            JSON.array(job.feedback.map(\.json)).serialized, job.amountPaidMsats, job.error, RFC3339.string(from: job.createdAt),
+            RFC3339.string(from: job.updatedAt),
         ]
         try statement.execute(arguments: StatementArguments(values))
     }

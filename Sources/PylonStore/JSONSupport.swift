@@ -1,5 +1,6 @@
 import Foundation
 import NostrCore
+import PylonBasics
 
 /// Builders for journal data and JSON columns, so each entry reads as its list of members.
 enum J {
@@ -16,7 +17,7 @@ enum J {
     }
 
     static func time(_ value: Date?) -> JSON {
-        value.map { .string(Timestamp.string($0)) } ?? .null
+        value.map { .string(RFC3339.string(from: $0)) } ?? .null
     }
 
     static func strings(_ values: [String]) -> JSON {
@@ -149,13 +150,13 @@ struct DataReader {
     }
 
     func date(_ key: String) throws(PylonStoreError) -> Date {
-        guard let date = Timestamp.parse(try string(key)) else { throw fail(key, "is not an RFC 3339 time") }
+        guard let date = RFC3339.date(from: try string(key)) else { throw fail(key, "is not an RFC 3339 time") }
         return date
     }
 
     func optionalDate(_ key: String) throws(PylonStoreError) -> Date? {
         guard let text = try optionalString(key) else { return nil }
-        guard let date = Timestamp.parse(text) else { throw fail(key, "is not an RFC 3339 time") }
+        guard let date = RFC3339.date(from: text) else { throw fail(key, "is not an RFC 3339 time") }
         return date
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 public import NostrCore
+public import PylonBasics
 
 // The provider's job path (STYLE §3): admission, start, completion, failure, cancellation. Each
 // method is one short write transaction on the hot path: one or two cached statements for the row,
@@ -55,7 +56,7 @@ extension PylonStore {
             throw PylonStoreError(.invalidArgument, "job \(request.id): input size, price and bid must not be negative")
         }
         guard case .object = job.params else {
-            throw PylonStoreError(.invalidArgument, "job \(request.id): params must be a JSON object, got \(job.params.typeName)")
+            throw PylonStoreError(.invalidArgument, "job \(request.id): params must be a JSON object, got \(job.params.typeDescription)")
         }
         if let start {
             guard job.priceMsats == 0 else {
@@ -67,7 +68,7 @@ extension PylonStore {
         }
         let id = request.id.hex
         let status: JobStatus = job.priceMsats > 0 ? .awaitingPayment : .queued
-        let receivedAt = Timestamp.rounded(job.receivedAt)
+        let receivedAt = RFC3339.rounded(job.receivedAt)
         let requestText = request.jsonString
         var members: [JSON.Member] = [
             .init("id", .string(id)),
@@ -99,8 +100,8 @@ extension PylonStore {
             guard tx.db.changesCount == 1 else {
                 throw PylonStoreError(.duplicate, "request \(id) was already processed; it is not admitted twice")
             }
-            _ = try tx.journal(JournalKinds.jobReceived, Self.received(request))
-            let record = try tx.journal(JournalKinds.jobAdmitted, data, text: text)
+            _ = try tx.journal(.jobReceived, Self.received(request))
+            let record = try tx.journal(.jobAdmitted, data, text: text)
             var row = Job(
                 id: request.id, kind: request.kind, customer: request.pubkey, status: status, requestedModel: job.requestedModel,
                 input: job.input, inputBytes: job.inputBytes, params: job.params, bidMsats: job.bidMsats,
@@ -113,7 +114,7 @@ extension PylonStore {
                 row.startedAt = tx.now
             }
             try Self.insert(row, into: tx.db)
-            if let start { _ = try tx.journal(JournalKinds.jobStarted, Self.started(id, start)) }
+            if let start { _ = try tx.journal(.jobStarted, Self.started(id, start)) }
             return record
         }
     }
@@ -128,7 +129,7 @@ extension PylonStore {
             throw PylonStoreError(.invalidArgument, "a rejection needs a reason other than \"\(ProcessedRequest.admitted)\"")
         }
         guard case .object(let extra) = data else {
-            throw PylonStoreError(.invalidArgument, "rejection data must be a JSON object, got \(data.typeName)")
+            throw PylonStoreError(.invalidArgument, "rejection data must be a JSON object, got \(data.typeDescription)")
         }
         let id = eventID.hex
         let members = [JSON.Member("id", .string(id)), JSON.Member("reason", .string(reason))]
@@ -140,8 +141,8 @@ extension PylonStore {
             guard tx.db.changesCount == 1 else {
                 throw PylonStoreError(.duplicate, "request \(id) was already processed")
             }
-            if let request { _ = try tx.journal(JournalKinds.jobReceived, Self.received(request)) }
-            return try tx.journal(JournalKinds.jobRejected, .object(members))
+            if let request { _ = try tx.journal(.jobReceived, Self.received(request)) }
+            return try tx.journal(.jobRejected, .object(members))
         }
     }
 
@@ -167,7 +168,7 @@ extension PylonStore {
                 "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ? AND status = 'queued'",
                 [model, backend, tx.nowText, id])
             if tx.db.changesCount == 0 { try Self.refuse(tx, id, to: "start", allowed: [.queued]) }
-            return try tx.journal(JournalKinds.jobStarted, Self.started(id, JobStart(model: model, backend: backend)))
+            return try tx.journal(.jobStarted, Self.started(id, JobStart(model: model, backend: backend)))
         }
     }
 
@@ -211,7 +212,7 @@ extension PylonStore {
                     completion.durationMs, completion.resultEventID.hex, id,
                 ])
             if tx.db.changesCount == 0 { try Self.refuse(tx, id, to: "complete", allowed: [.running]) }
-            var records = [try tx.journal(JournalKinds.jobCompleted, data)]
+            var records = [try tx.journal(.jobCompleted, data)]
             if let earning {
                 records.append(try Self.recordPayment(tx, earning, invoice: false))
             }
@@ -222,14 +223,14 @@ extension PylonStore {
     /// `queued`, `awaiting_payment` or `running` → `failed` with a reason for people; appends `job.failed`.
     @discardableResult
     public func fail(jobID: EventID, reason: String) throws(PylonStoreError) -> JournalRecord {
-        try finish(jobID: jobID, as: .failed, reason: reason, verb: "fail", kind: JournalKinds.jobFailed)
+        try finish(jobID: jobID, as: .failed, reason: reason, verb: "fail", kind: .jobFailed)
     }
 
     /// `queued`, `awaiting_payment` or `running` → `cancelled` (a kind 5 deletion by the customer,
     /// a shutdown); appends `job.cancelled`.
     @discardableResult
     public func cancel(jobID: EventID, reason: String) throws(PylonStoreError) -> JournalRecord {
-        try finish(jobID: jobID, as: .cancelled, reason: reason, verb: "cancel", kind: JournalKinds.jobCancelled)
+        try finish(jobID: jobID, as: .cancelled, reason: reason, verb: "cancel", kind: .jobCancelled)
     }
 
     /// `running` → `queued`, forgetting the model and backend: for a job a restart interrupted
@@ -243,11 +244,11 @@ extension PylonStore {
             try tx.execute(
                 "UPDATE jobs SET status = 'queued', model = NULL, backend = NULL, started_at = NULL WHERE id = ?", [id])
             return try tx.journal(
-                JournalKinds.jobRequeued, J.object(["id": .string(id), "reason": .string(reason), "from": .string(from.status.rawValue)]))
+                .jobRequeued, J.object(["id": .string(id), "reason": .string(reason), "from": .string(from.status.rawValue)]))
         }
     }
 
-    func finish(jobID: EventID, as status: JobStatus, reason: String, verb: String, kind: String) throws(PylonStoreError)
+    func finish(jobID: EventID, as status: JobStatus, reason: String, verb: String, kind: JournalKind) throws(PylonStoreError)
         -> JournalRecord
     {
         guard !reason.isEmpty else { throw PylonStoreError(.invalidArgument, "job \(jobID): to \(verb) it needs a reason") }
@@ -333,8 +334,8 @@ extension PylonStore {
         let values: [(any DatabaseValueConvertible)?] = [
             job.id.hex, Int64(job.kind.rawValue), job.customer.hex, job.status.rawValue, job.requestedModel, job.model,
             job.backend, job.input, job.inputBytes, job.params.serialized, job.bidMsats, job.priceMsats, job.encrypted,
-            job.request, J.strings(job.relays).serialized, job.priority, job.arrival, Timestamp.string(job.receivedAt),
-            Timestamp.string(job.admittedAt), job.startedAt.map(Timestamp.string), job.finishedAt.map(Timestamp.string),
+            job.request, J.strings(job.relays).serialized, job.priority, job.arrival, RFC3339.string(from: job.receivedAt),
+            RFC3339.string(from: job.admittedAt), job.startedAt.map(RFC3339.string(from:)), job.finishedAt.map(RFC3339.string(from:)),
             job.promptTokens, job.completionTokens, job.outputBytes, job.durationMs, job.resultEventID?.hex, job.error,
         ]
         try statement.execute(arguments: StatementArguments(values))

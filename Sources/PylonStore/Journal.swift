@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
-public import NostrCore
+import NostrCore
+public import PylonBasics
 
 /// One journal entry as the store keeps it: `{"seq": N, "time": "RFC 3339", "kind": "job.admitted",
 /// "data": {...}}` (SPEC §12). The daemon maps it onto ControlProtocol's `JournalEntry`.
@@ -9,12 +10,12 @@ public struct JournalRecord: Sendable, Hashable {
     public var seq: Int64
     /// When the transaction that wrote it ran, to the millisecond.
     public var time: Date
-    /// A ``JournalKinds`` value or a daemon-level kind (`daemon.started`, `relay.up`, ...).
-    public var kind: String
-    /// Always a JSON object; its members per kind are listed on ``JournalKinds``.
+    /// A store kind (``JournalKind/stateKinds``) or a daemon-level one (`daemon.started`, `relay.up`, ...).
+    public var kind: JournalKind
+    /// Always a JSON object; its members per kind are listed on ``JournalKind``.
     public var data: JSON
 
-    public init(seq: Int64, time: Date, kind: String, data: JSON) {
+    public init(seq: Int64, time: Date, kind: JournalKind, data: JSON) {
         self.seq = seq
         self.time = time
         self.kind = kind
@@ -22,90 +23,33 @@ public struct JournalRecord: Sendable, Hashable {
     }
 
     /// `time` as the journal writes it: `2026-11-29T15:07:00.123Z`.
-    public var timeText: String { Timestamp.string(time) }
+    public var timeText: String { RFC3339.string(from: time) }
 
     /// The entry as one JSON object, members in SPEC §12's order (`events --follow` prints one per line).
     public var json: JSON {
         .object([
-            .init("seq", .integer(seq)), .init("time", .string(timeText)), .init("kind", .string(kind)), .init("data", data),
+            .init("seq", .integer(seq)), .init("time", .string(timeText)), .init("kind", .string(kind.rawValue)), .init("data", data),
         ])
     }
-}
-
-/// The kinds the store itself writes, each together with the state it records, and what their
-/// `data` holds. Kinds never change meaning once shipped (SPEC §12); new ones are added.
-///
-/// Times inside `data` are RFC 3339 text like the entry's `time`; ids, keys and payment hashes are
-/// lowercase hex; optional members are present with `null`.
-public enum JournalKinds {
-    /// A request for this node arrived and was decided on; the `job.admitted` or `job.rejected`
-    /// that follows in the same transaction says how. `id`, `kind`, `customer`, `created_at`.
-    public static let jobReceived = "job.received"
-    /// A request became a job. `id`, `kind`, `customer`, `status` (`queued` or
-    /// `awaiting_payment`), `requested_model`, `input`, `input_bytes`, `params`, `bid_msats`,
-    /// `price_msats`, `encrypted`, `relays`, `priority`, `received_at`, `request` (the event).
-    /// The entry's `seq` is the job's arrival; its time, the job's `admitted_at`.
-    public static let jobAdmitted = "job.admitted"
-    /// A request was turned away. `id`, `reason`, and what the caller added.
-    public static let jobRejected = "job.rejected"
-    /// `id`, `model`, `backend`.
-    public static let jobStarted = "job.started"
-    /// `id`, `result_event_id`, `prompt_tokens`, `completion_tokens`, `output_bytes`, `duration_ms`.
-    /// A payment that came with the result follows as a `payment.received` in the same transaction.
-    public static let jobCompleted = "job.completed"
-    /// `id`, `reason`, `from` (the status it left).
-    public static let jobFailed = "job.failed"
-    /// `id`, `reason`, `from`.
-    public static let jobCancelled = "job.cancelled"
-    /// A running job put back in the queue (a restart interrupted it). `id`, `reason`, `from`.
-    public static let jobRequeued = "job.requeued"
-    /// `payment_hash`, `job_id`, `bolt11`, `amount_msats`, `expires_at`.
-    public static let invoiceCreated = "invoice.created"
-    /// `payment_hash`, `job_id`. When the job was still waiting for this payment, a `job.failed`
-    /// follows in the same transaction.
-    public static let invoiceExpired = "invoice.expired"
-    /// `earning_id`, `job_id`, `amount_msats`, `source`, `payment_hash`, `invoice` (true when it
-    /// settled an invoice of this store), `job_status` (the job's new status when the payment
-    /// released it from `awaiting_payment`, else null).
-    public static let paymentReceived = "payment.received"
-    /// `name`, `pubkey`, `state`, `goal`, `heartbeat_secs`, `tick_budget_msats`.
-    public static let agentCreated = "agent.created"
-    /// `name`, `from`.
-    public static let agentStarted = "agent.started"
-    /// `name`, `from`, `reason`.
-    public static let agentStopped = "agent.stopped"
-    /// `name`, `from`, `to`, `reason`.
-    public static let agentStateChanged = "agent.state_changed"
-    /// `name`, `tick_id`, `started_at`, `duration_ms`, `prompt_tokens`, `completion_tokens`,
-    /// `cost_msats`, `outcome`, `note`.
-    public static let agentTicked = "agent.ticked"
-    /// `name`, `ticks` (how many tick rows went with it).
-    public static let agentDeleted = "agent.deleted"
-
-    /// Kinds that only the store writes, because each records a state change; ``PylonStore/append(kind:data:)``
-    /// refuses them.
-    public static let stateKinds: Set<String> = [
-        jobReceived, jobAdmitted, jobRejected, jobStarted, jobCompleted, jobFailed, jobCancelled, jobRequeued, invoiceCreated,
-        invoiceExpired, paymentReceived, agentCreated, agentStarted, agentStopped, agentStateChanged, agentTicked, agentDeleted,
-    ]
 }
 
 extension PylonStore {
     /// Appends a daemon-level entry (`daemon.started`, `relay.up`, `config.reloaded`, ...), which
     /// records no state of this store. `data` must be an object; a kind is 1 to 64 of
-    /// `a-z 0-9 _ .`. Kinds in ``JournalKinds/stateKinds`` are refused: they go with their state.
+    /// `a-z 0-9 _ .`. Kinds in ``JournalKind/stateKinds`` are refused: they go with their state.
     @discardableResult
-    public func append(kind: String, data: JSON = .object([])) throws(PylonStoreError) -> JournalRecord {
-        guard !kind.isEmpty, kind.utf8.count <= 64,
-            kind.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E })
+    public func append(kind: JournalKind, data: JSON = .object([])) throws(PylonStoreError) -> JournalRecord {
+        let name = kind.rawValue
+        guard !name.isEmpty, name.utf8.count <= 64,
+            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E })
         else {
-            throw PylonStoreError(.invalidArgument, "journal kind \"\(kind.prefix(80))\" is not 1 to 64 of a-z, 0-9, '_' and '.'")
+            throw PylonStoreError(.invalidArgument, "journal kind \"\(name.prefix(80))\" is not 1 to 64 of a-z, 0-9, '_' and '.'")
         }
-        guard !JournalKinds.stateKinds.contains(kind) else {
+        guard !JournalKind.stateKinds.contains(kind) else {
             throw PylonStoreError(.invalidArgument, "journal kind \(kind) records state and is written by the store's own operations")
         }
         guard case .object = data else {
-            throw PylonStoreError(.invalidArgument, "journal data must be a JSON object, got \(data.typeName)")
+            throw PylonStoreError(.invalidArgument, "journal data must be a JSON object, got \(data.typeDescription)")
         }
         return try write("append \(kind) to the journal") { tx in try tx.journal(kind, data) }
     }
@@ -192,9 +136,9 @@ extension JournalRecord {
     init(row: Row) throws {
         let seq: Int64 = try row.decode(atIndex: 0)
         let timeText: String = try row.decode(atIndex: 1)
-        let kind: String = try row.decode(atIndex: 2)
+        let kind = JournalKind(rawValue: try row.decode(atIndex: 2) as String)
         let dataText: String = try row.decode(atIndex: 3)
-        guard let time = Timestamp.parse(timeText) else {
+        guard let time = RFC3339.date(from: timeText) else {
             throw PylonStoreError(.corruptData, "journal entry \(seq) has the time \"\(timeText.prefix(40))\", not RFC 3339")
         }
         let data: JSON

@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import NostrCore
+public import PylonBasics
 
 // Invoices and earnings (SPEC §8 "Payment"). A payment hash is recorded once: nobody pays twice. A
 // payment for a job waiting for it releases the job (`awaiting_payment` → `queued`) in the same
@@ -18,7 +19,7 @@ extension PylonStore {
             throw PylonStoreError(.invalidArgument, "invoice \(invoice.paymentHash): needs a bolt11 and a positive amount")
         }
         let hash = invoice.paymentHash
-        let expiresAt = invoice.expiresAt.map(Timestamp.rounded)
+        let expiresAt = invoice.expiresAt.map(RFC3339.rounded)
         return try write("record invoice \(hash)") { tx in
             if let jobID = invoice.jobID {
                 _ = try Self.requireJob(tx, jobID.hex, to: "invoice", allowed: [.awaitingPayment])
@@ -31,7 +32,7 @@ extension PylonStore {
                 createdAt: tx.now, expiresAt: expiresAt, settledAt: nil)
             try Self.insert(row, into: tx.db)
             return try tx.journal(
-                JournalKinds.invoiceCreated,
+                JournalKind.invoiceCreated,
                 J.object([
                     "payment_hash": .string(hash), "job_id": J.text(invoice.jobID?.hex), "bolt11": .string(invoice.bolt11),
                     "amount_msats": .integer(invoice.amountMsats), "expires_at": J.time(expiresAt),
@@ -79,7 +80,7 @@ extension PylonStore {
             try tx.execute("UPDATE invoices SET state = 'expired' WHERE payment_hash = ?", [paymentHash])
             var records = [
                 try tx.journal(
-                    JournalKinds.invoiceExpired, J.object(["payment_hash": .string(paymentHash), "job_id": J.text(invoice.jobID?.hex)]))
+                    .invoiceExpired, J.object(["payment_hash": .string(paymentHash), "job_id": J.text(invoice.jobID?.hex)]))
             ]
             if let jobID = invoice.jobID?.hex,
                 let status = try String.fetchOne(tx.db.cachedStatement(sql: "SELECT status FROM jobs WHERE id = ?"), arguments: [jobID]),
@@ -88,7 +89,7 @@ extension PylonStore {
                 try Self.finishJob(tx, jobID, status: .failed, reason: reason)
                 records.append(
                     try tx.journal(
-                        JournalKinds.jobFailed,
+                        JournalKind.jobFailed,
                         J.object(["id": .string(jobID), "reason": .string(reason), "from": .string(JobStatus.awaitingPayment.rawValue)])))
             }
             return records
@@ -136,8 +137,8 @@ extension PylonStore {
     /// Earnings today (since midnight UTC), in the last 7 × 24 hours, and in all, with the
     /// all-time amount per source (`pylon earnings`, Status `earnings`).
     public func earningsSummary(now: Date = Date()) throws(PylonStoreError) -> EarningsSummary {
-        let today = Timestamp.string(Timestamp.startOfUTCDay(now))
-        let week = Timestamp.string(now.addingTimeInterval(-7 * 86_400))
+        let today = RFC3339.string(from: RFC3339.startOfUTCDay(now))
+        let week = RFC3339.string(from: now.addingTimeInterval(-7 * 86_400))
         return try read("summarize earnings") { db in
             let statement = try db.cachedStatement(
                 sql: """
@@ -243,7 +244,7 @@ extension PylonStore {
             }
         }
         return try tx.journal(
-            JournalKinds.paymentReceived,
+            JournalKind.paymentReceived,
             J.object([
                 "earning_id": .integer(earningID), "job_id": J.text(earning.jobID?.hex), "amount_msats": .integer(earning.amountMsats),
                 "source": .string(earning.source.rawValue), "payment_hash": J.text(earning.paymentHash), "invoice": .bool(invoice),
@@ -270,14 +271,14 @@ extension PylonStore {
     static func insert(_ invoice: Invoice, into db: Database) throws {
         try db.cachedStatement(sql: "INSERT INTO invoices (\(Invoice.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
             invoice.paymentHash, invoice.jobID?.hex, invoice.bolt11, invoice.amountMsats, invoice.state.rawValue,
-            Timestamp.string(invoice.createdAt), invoice.expiresAt.map(Timestamp.string), invoice.settledAt.map(Timestamp.string),
+            RFC3339.string(from: invoice.createdAt), invoice.expiresAt.map(RFC3339.string(from:)), invoice.settledAt.map(RFC3339.string(from:)),
         ])
     }
 
     static func insert(_ earning: Earning, into db: Database) throws {
         try db.cachedStatement(sql: "INSERT INTO earnings (\(Earning.columns)) VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
             earning.id, earning.jobID?.hex, earning.amountMsats, earning.source.rawValue, earning.paymentHash,
-            Timestamp.string(earning.receivedAt),
+            RFC3339.string(from: earning.receivedAt),
         ])
     }
 }

@@ -11,6 +11,7 @@
 public import Foundation
 import GRDB
 import NostrCore
+public import PylonBasics
 import Synchronization
 
 #if canImport(Glibc)
@@ -162,7 +163,7 @@ public final class PylonStore: Sendable {
                 // (parses) both again for every transaction.
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
                 do {
-                    let context = WriteContext(db: db, now: Timestamp.rounded(clock()))
+                    let context = WriteContext(db: db, now: RFC3339.rounded(clock()))
                     let value = try body(context)
                     try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
                     lastSeq = context.lastSeq
@@ -237,14 +238,14 @@ final class WriteContext {
     init(db: Database, now: Date) {
         self.db = db
         self.now = now
-        self.nowText = Timestamp.string(now)
+        self.nowText = RFC3339.string(from: now)
     }
 
     /// Appends one journal entry stamped with the transaction's time and returns it. `text`, when
     /// given, is `data` already serialized.
-    func journal(_ kind: String, _ data: JSON, text: String? = nil) throws -> JournalRecord {
+    func journal(_ kind: JournalKind, _ data: JSON, text: String? = nil) throws -> JournalRecord {
         let statement = try db.cachedStatement(sql: "INSERT INTO journal (time, kind, data) VALUES (?, ?, ?)")
-        try statement.execute(arguments: [nowText, kind, text ?? data.serialized])
+        try statement.execute(arguments: [nowText, kind.rawValue, text ?? data.serialized])
         let seq = db.lastInsertedRowID
         lastSeq = seq
         return JournalRecord(seq: seq, time: now, kind: kind, data: data)

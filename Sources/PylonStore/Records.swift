@@ -1,5 +1,6 @@
 public import Foundation
 public import NostrCore
+public import PylonBasics
 
 // The values the store hands out and takes in. Each maps to one table row; the SQL stays in this
 // module (STYLE §1), the rest of pylon sees these types only.

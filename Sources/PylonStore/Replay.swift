@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NostrCore
+public import PylonBasics
 
 /// The state the journal records: jobs, what was seen, invoices, earnings, agents and ticks.
 /// ``PylonStore/snapshot()`` reads it from the tables; ``JournalReplay/rebuild(from:)`` derives
@@ -80,7 +81,7 @@ struct ReplayState {
         lastSeq = record.seq
         let r = DataReader(record)
         switch record.kind {
-        case JournalKinds.jobAdmitted:
+        case JournalKind.jobAdmitted:
             let id = try r.eventID("id")
             guard processed[id] == nil else { throw corrupt(record, "request \(id) was processed before") }
             let params = try r.value("params")
@@ -96,12 +97,12 @@ struct ReplayState {
                 encrypted: try r.bool("encrypted"), request: request.serialized, relays: try r.strings("relays"),
                 priority: try r.int("priority"), arrival: record.seq, receivedAt: try r.date("received_at"), admittedAt: record.time)
 
-        case JournalKinds.jobRejected:
+        case JournalKind.jobRejected:
             let id = try r.eventID("id")
             guard processed[id] == nil else { throw corrupt(record, "request \(id) was processed before") }
             processed[id] = ProcessedRequest(eventID: id, outcome: try r.string("reason"), seenAt: record.time)
 
-        case JournalKinds.jobStarted:
+        case JournalKind.jobStarted:
             let model = try r.string("model")
             let backend = try r.string("backend")
             try withJob(record, try r.eventID("id")) { job in
@@ -111,7 +112,7 @@ struct ReplayState {
                 job.startedAt = record.time
             }
 
-        case JournalKinds.jobCompleted:
+        case JournalKind.jobCompleted:
             let resultEventID = try r.eventID("result_event_id")
             let promptTokens = try r.optionalInt("prompt_tokens")
             let completionTokens = try r.optionalInt("completion_tokens")
@@ -127,16 +128,16 @@ struct ReplayState {
                 job.durationMs = durationMs
             }
 
-        case JournalKinds.jobFailed, JournalKinds.jobCancelled:
+        case .jobFailed, JournalKind.jobCancelled:
             let reason = try r.string("reason")
-            let status: JobStatus = record.kind == JournalKinds.jobFailed ? .failed : .cancelled
+            let status: JobStatus = record.kind == JournalKind.jobFailed ? .failed : .cancelled
             try withJob(record, try r.eventID("id")) { job in
                 job.status = status
                 job.finishedAt = record.time
                 job.error = reason
             }
 
-        case JournalKinds.jobRequeued:
+        case JournalKind.jobRequeued:
             try withJob(record, try r.eventID("id")) { job in
                 job.status = .queued
                 job.model = nil
@@ -144,7 +145,7 @@ struct ReplayState {
                 job.startedAt = nil
             }
 
-        case JournalKinds.invoiceCreated:
+        case JournalKind.invoiceCreated:
             let hash = try r.string("payment_hash")
             guard invoices[hash] == nil else { throw corrupt(record, "invoice \(hash) was created before") }
             invoices[hash] = Invoice(
@@ -152,12 +153,12 @@ struct ReplayState {
                 amountMsats: try r.int64("amount_msats"), state: .pending, createdAt: record.time,
                 expiresAt: try r.optionalDate("expires_at"), settledAt: nil)
 
-        case JournalKinds.invoiceExpired:
+        case JournalKind.invoiceExpired:
             let hash = try r.string("payment_hash")
             guard invoices[hash] != nil else { throw corrupt(record, "invoice \(hash) was never created") }
             invoices[hash]?.state = .expired
 
-        case JournalKinds.paymentReceived:
+        case JournalKind.paymentReceived:
             let hash = try r.optionalString("payment_hash")
             let jobID = try r.optionalEventID("job_id")
             guard let source = EarningSource(rawValue: try r.string("source")) else { throw r.fail("source", "is not a known source") }
@@ -175,7 +176,7 @@ struct ReplayState {
                 try withJob(record, jobID) { job in job.status = status }
             }
 
-        case JournalKinds.agentCreated:
+        case JournalKind.agentCreated:
             let name = try r.string("name")
             guard agents[name] == nil else { throw corrupt(record, "agent \(name) exists already") }
             guard let state = AgentState(rawValue: try r.string("state")) else { throw r.fail("state", "is not an agent state") }
@@ -184,17 +185,17 @@ struct ReplayState {
                 heartbeatSecs: try r.int("heartbeat_secs"), tickBudgetMsats: try r.int64("tick_budget_msats"), createdAt: record.time,
                 updatedAt: record.time)
 
-        case JournalKinds.agentStarted:
+        case JournalKind.agentStarted:
             try withAgent(record, try r.string("name")) { agent in agent.state = .active }
 
-        case JournalKinds.agentStopped:
+        case JournalKind.agentStopped:
             try withAgent(record, try r.string("name")) { agent in agent.state = .stopped }
 
-        case JournalKinds.agentStateChanged:
+        case JournalKind.agentStateChanged:
             guard let state = AgentState(rawValue: try r.string("to")) else { throw r.fail("to", "is not an agent state") }
             try withAgent(record, try r.string("name")) { agent in agent.state = state }
 
-        case JournalKinds.agentTicked:
+        case JournalKind.agentTicked:
             let name = try r.string("name")
             let tick = Tick(
                 id: try r.int64("tick_id"), agentName: name, startedAt: try r.date("started_at"), durationMs: try r.int("duration_ms"),
@@ -203,7 +204,7 @@ struct ReplayState {
             try withAgent(record, name) { _ in }
             ticks[tick.id] = tick
 
-        case JournalKinds.agentDeleted:
+        case JournalKind.agentDeleted:
             let name = try r.string("name")
             guard agents.removeValue(forKey: name) != nil else { throw corrupt(record, "agent \(name) does not exist") }
             ticks = ticks.filter { $0.value.agentName != name }
@@ -248,11 +249,11 @@ extension PylonStore {
                 guard case .object = record.data else {
                     throw PylonStoreError(.invalidArgument, "journal entry \(record.seq) has data that is not an object")
                 }
-                try journal.execute(arguments: [record.seq, record.timeText, record.kind, record.data.serialized])
+                try journal.execute(arguments: [record.seq, record.timeText, record.kind.rawValue, record.data.serialized])
             }
             let processed = try tx.db.makeStatement(sql: "INSERT INTO processed_requests (event_id, outcome, seen_at) VALUES (?, ?, ?)")
             for request in state.processedRequests {
-                try processed.execute(arguments: [request.eventID.hex, request.outcome, Timestamp.string(request.seenAt)])
+                try processed.execute(arguments: [request.eventID.hex, request.outcome, RFC3339.string(from: request.seenAt)])
             }
             for job in state.jobs { try Self.insert(job, into: tx.db) }
             for invoice in state.invoices { try Self.insert(invoice, into: tx.db) }
@@ -264,13 +265,13 @@ extension PylonStore {
             for agent in state.agents {
                 try agents.execute(arguments: [
                     agent.name, agent.pubkey.hex, agent.state.rawValue, agent.goal, agent.heartbeatSecs, agent.tickBudgetMsats,
-                    Timestamp.string(agent.createdAt), Timestamp.string(agent.updatedAt),
+                    RFC3339.string(from: agent.createdAt), RFC3339.string(from: agent.updatedAt),
                 ])
             }
             let ticks = try tx.db.makeStatement(sql: "INSERT INTO tick_history (\(Tick.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for tick in state.ticks {
                 try ticks.execute(arguments: [
-                    tick.id, tick.agentName, Timestamp.string(tick.startedAt), tick.durationMs, tick.promptTokens, tick.completionTokens,
+                    tick.id, tick.agentName, RFC3339.string(from: tick.startedAt), tick.durationMs, tick.promptTokens, tick.completionTokens,
                     tick.costMsats, tick.outcome, tick.note,
                 ])
             }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NostrCore
+import PylonBasics
 
 /// Reads a row's columns in select order, turning anything unexpected into ``PylonStoreError``
 /// with the code `corrupt_data` (never a trap: the file may have been edited by hand).
@@ -44,7 +45,7 @@ struct RowReader {
 
     mutating func date() throws -> Date {
         let text = try self.text()
-        guard let date = Timestamp.parse(text) else {
+        guard let date = RFC3339.date(from: text) else {
             index -= 1
             throw fail("holds \"\(text.prefix(40))\", not an RFC 3339 time")
         }
@@ -53,7 +54,7 @@ struct RowReader {
 
     mutating func optionalDate() throws -> Date? {
         guard let text = try optionalText() else { return nil }
-        guard let date = Timestamp.parse(text) else {
+        guard let date = RFC3339.date(from: text) else {
             index -= 1
             throw fail("holds \"\(text.prefix(40))\", not an RFC 3339 time")
         }

@@ -1,11 +1,12 @@
-public import Foundation
 import CoreMetrics
+public import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import NIOWebSocket
 import NostrCore
 import PylonAsync
+import PylonBasics
 import Synchronization
 
 /// The live state of one relay connection, as `status` shows it (SPEC §12).

@@ -2,8 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-public import NostrCore
+import NostrCore
 import PylonAsync
+public import PylonBasics
 
 /// The limits a relay publishes in its NIP-11 information document that change what we send.
 public struct RelayLimits: Sendable, Hashable {

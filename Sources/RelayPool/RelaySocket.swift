@@ -1,4 +1,5 @@
 import Foundation
+import PylonBasics
 #if canImport(Glibc)
     import Glibc
 #endif

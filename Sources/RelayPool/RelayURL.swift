@@ -3,6 +3,7 @@
 /// reconnects, publishing with per-relay OK, NIP-11 limits and NIP-42 authentication. Imports
 /// NostrCore; knows nothing about jobs.
 import Foundation
+public import PylonBasics
 
 /// A normalized relay address (`ws://` or `wss://`, lowercase scheme and host, no trailing slash on
 /// an empty path), so the same relay written two ways is one connection.
@@ -40,31 +41,3 @@ public struct RelayURL: Hashable, Sendable, Comparable, CustomStringConvertible 
     }
 }
 
-/// The RelayPool module's error: a stable ``Code`` and a message for people.
-public struct RelayPoolError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
-        private init(_ name: String) { self.name = name }
-        public var description: String { name }
-
-        public static let invalidURL = Code("invalid_url")
-        public static let tooLarge = Code("too_large")
-        public static let tooManyTags = Code("too_many_tags")
-        public static let tooManySubscriptions = Code("too_many_subscriptions")
-        public static let queueFull = Code("queue_full")
-        public static let rejected = Code("rejected")
-        public static let timedOut = Code("timed_out")
-        public static let notConnected = Code("not_connected")
-        public static let shutdown = Code("shutdown")
-    }
-
-    public let code: Code
-    public let message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}

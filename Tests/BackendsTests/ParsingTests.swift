@@ -1,4 +1,6 @@
 import NIOCore
+import PylonAsync
+import PylonBasics
 import Testing
 
 @testable import Backends
@@ -6,7 +8,7 @@ import Testing
 @Suite("Line splitting, URLs, finish reasons")
 struct ParsingTests {
     func lines(_ chunks: [String], max: Int = 1024) throws -> [String] {
-        var splitter = LineSplitter(maxLineBytes: max)
+        var splitter = LineSplitter<ByteBuffer>(maxLineBytes: max)
         var out: [String] = []
         for text in chunks {
             var chunk = ByteBuffer(string: text)

@@ -1,5 +1,6 @@
 import ControlProtocol
 import Foundation
+import PylonBasics
 import PylonTestSupport
 import Testing
 

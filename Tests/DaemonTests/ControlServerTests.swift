@@ -1,6 +1,7 @@
 import ControlProtocol
 import Daemon
 import Foundation
+import PylonBasics
 import PylonTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import ControlProtocol
 import Daemon
 import Foundation
 import Logging
+import PylonBasics
 import PylonTestSupport
 import ServiceLifecycle
 import Synchronization

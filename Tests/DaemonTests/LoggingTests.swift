@@ -2,6 +2,7 @@ import ControlProtocol
 import Daemon
 import Foundation
 import Logging
+import PylonBasics
 import PylonTestSupport
 import Testing
 
@@ -44,17 +45,17 @@ struct LoggingTests {
         let written = try lines(file)
         #expect(written.count == 3)
         for line in written {
-            let object = try #require(JSONValue(parsing: line).objectValue)
+            let object = try JSON.parse(line)
             #expect(object.keys.starts(with: ["time", "level", "label", "message"]))
             #expect(object["time"]?.stringValue.flatMap(RFC3339.date(from:)) != nil)
             #expect(object["label"] == "pylon.test")
             #expect(object["metadata"]?["job.id"] == "j1")
         }
-        let second = try JSONValue(parsing: written[1])
+        let second = try JSON.parse(written[1])
         #expect(second["level"] == "info")
         #expect(second["message"] == "job done")
         #expect(second["metadata"]?["nested"] == ["a": "1", "list": ["x", "y"]])
-        #expect(try JSONValue(parsing: written[2])["message"] == "failed \"badly\"\n")
+        #expect(try JSON.parse(written[2])["message"] == "failed \"badly\"\n")
         #expect(written[2].contains("/tmp/x"))  // slashes are not escaped
     }
 
@@ -124,7 +125,7 @@ struct LoggingTests {
         for path in [base, base + ".1", base + ".2"] {
             let size = try #require(try manager.attributesOfItem(atPath: path)[.size] as? Int)
             #expect(size <= 2000)
-            for line in try lines(URL(fileURLWithPath: path)) { #expect(throws: Never.self) { try JSONValue(parsing: line) } }
+            for line in try lines(URL(fileURLWithPath: path)) { #expect(throws: Never.self) { try JSON.parse(line) } }
         }
         let newest = try lines(file)
         #expect(newest.last?.contains("line 99") == true)
@@ -148,6 +149,6 @@ struct LoggingTests {
         }
         let written = try lines(file)
         #expect(written.count == 1600)
-        for line in written { #expect(throws: Never.self) { try JSONValue(parsing: line) } }
+        for line in written { #expect(throws: Never.self) { try JSON.parse(line) } }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import NostrCore
+import PylonBasics
 import PylonTestSupport
 import Testing
+@testable import NostrCore
 
 struct TrezorCase: Sendable, CustomTestStringConvertible {
     let entropy: String

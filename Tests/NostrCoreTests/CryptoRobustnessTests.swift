@@ -1,6 +1,7 @@
-@testable import NostrCore
 import PropertyBased
+import PylonBasics
 import Testing
+@testable import NostrCore
 
 /// Garbage and mutated ciphertexts from the network must give a `NostrError`, never a trap.
 @Suite("Decryption robustness")

@@ -1,5 +1,6 @@
-@testable import NostrCore
+import PylonBasics
 import Testing
+@testable import NostrCore
 
 /// NIP-04 against the vector in `nostr-vectors.json` (nostr-tools, from go-nostr), plus malformed input.
 @Suite("NIP-04")

@@ -1,4 +1,5 @@
 import NostrCore
+import PylonBasics
 import Testing
 
 /// NIP-06 against `nostr-vectors.json` (the two vectors of 06.md, also in protocols.md §2).

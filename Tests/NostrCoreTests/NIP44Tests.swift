@@ -1,6 +1,7 @@
 import Foundation
-@testable import NostrCore
+import PylonBasics
 import Testing
+@testable import NostrCore
 
 /// NIP-44 v2 against the whole of paulmillr/nip44 `nip44.vectors.json`, plus the extended-length
 /// checksums that NIP-44 publishes for 65535, 65536 and 65537 bytes.

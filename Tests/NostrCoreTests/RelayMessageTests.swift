@@ -1,4 +1,5 @@
 import NostrCore
+import PylonBasics
 import Testing
 
 @Suite("Relay messages")

@@ -2,6 +2,7 @@ import Backends
 import Foundation
 import NostrCore
 import Provider
+import PylonBasics
 import Testing
 
 private let customer = Keypair(SecretKey.generate())
@@ -43,7 +44,7 @@ struct JobRequestTests {
                 try JobRequest(event: request(tags)).validate(allowURLInputs: false)
                 return nil
             } catch {
-                return error.reason
+                return error.code.rawValue
             }
         }
         #expect(reason([]) == "invalid_request")

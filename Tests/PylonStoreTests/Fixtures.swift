@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NostrCore
+import PylonBasics
 import PylonTestSupport
 import Synchronization
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NostrCore
+import PylonBasics
 import PylonTestSupport
 import Testing
 
@@ -79,11 +80,11 @@ struct JournalTests {
     @Test("append refuses kinds the store writes itself, malformed kinds and non-object data")
     func appendValidation() throws {
         let store = try Fixture().store
-        for kind in JournalKinds.stateKinds {
+        for kind in JournalKind.stateKinds {
             #expect(storeError { try store.append(kind: kind) }?.code == .invalidArgument, "\(kind)")
         }
         for kind in ["", "Relay.Up", "relay up", String(repeating: "a", count: 65)] {
-            #expect(storeError { try store.append(kind: kind) }?.code == .invalidArgument, "\(kind)")
+            #expect(storeError { try store.append(kind: JournalKind(rawValue: kind)) }?.code == .invalidArgument, "\(kind)")
         }
         #expect(storeError { try store.append(kind: "relay.up", data: .array([])) }?.code == .invalidArgument)
         #expect(try store.lastSeq() == 0)

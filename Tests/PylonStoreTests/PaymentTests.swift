@@ -1,5 +1,6 @@
 import Foundation
 import NostrCore
+import PylonBasics
 import PylonTestSupport
 import Testing
 
@@ -149,7 +150,7 @@ struct PaymentTests {
         let store = fixture.store
         let now = TestClock.start
         let day: TimeInterval = 86_400
-        let midnight = Timestamp.startOfUTCDay(now)
+        let midnight = RFC3339.startOfUTCDay(now)
         let payments: [(Date, Int64, EarningSource)] = [
             (now.addingTimeInterval(-8 * day), 1, .zap),  // total only
             (now.addingTimeInterval(-7 * day - 0.001), 2, .tip),  // just outside the week

@@ -1,5 +1,6 @@
 import Foundation
 import NostrCore
+import PylonBasics
 import PylonTestSupport
 import Testing
 
@@ -143,13 +144,13 @@ struct ReplayTests {
     func corruptJournal() throws {
         let time = TestClock.start
         let started = JournalRecord(
-            seq: 1, time: time, kind: JournalKinds.jobStarted,
+            seq: 1, time: time, kind: JournalKind.jobStarted,
             data: .object([.init("id", .string(request().id.hex)), .init("model", .string("m")), .init("backend", .string("b"))]))
         #expect(storeError { _ = try JournalReplay.rebuild(from: [started]) }?.code == .corruptData)
         let a = JournalRecord(seq: 2, time: time, kind: "relay.up", data: .object([]))
         let b = JournalRecord(seq: 2, time: time, kind: "relay.up", data: .object([]))
         #expect(storeError { _ = try JournalReplay.rebuild(from: [a, b]) }?.code == .corruptData)
-        let missing = JournalRecord(seq: 1, time: time, kind: JournalKinds.jobRejected, data: .object([.init("id", .string(request().id.hex))]))
+        let missing = JournalRecord(seq: 1, time: time, kind: JournalKind.jobRejected, data: .object([.init("id", .string(request().id.hex))]))
         let error = storeError { _ = try JournalReplay.rebuild(from: [missing]) }
         #expect(error?.code == .corruptData)
         #expect(error?.message.contains("\"reason\" is missing") == true)

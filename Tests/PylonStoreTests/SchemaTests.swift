@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NostrCore
+import PylonBasics
 import PylonTestSupport
 import Testing
 
@@ -238,16 +239,16 @@ struct SchemaTests {
 
     @Test("timestamps are RFC 3339 UTC with milliseconds and read back exactly")
     func timestamps() {
-        #expect(Timestamp.string(TestClock.start) == "2026-11-29T15:00:00.000Z")
-        #expect(Timestamp.string(Date(timeIntervalSince1970: 0.123)) == "1970-01-01T00:00:00.123Z")
-        #expect(Timestamp.string(Date(timeIntervalSince1970: -0.001)) == "1969-12-31T23:59:59.999Z")
-        #expect(Timestamp.string(Date(timeIntervalSince1970: 951_782_400.5)) == "2000-02-29T00:00:00.500Z")
+        #expect(RFC3339.string(from: TestClock.start) == "2026-11-29T15:00:00.000Z")
+        #expect(RFC3339.string(from: Date(timeIntervalSince1970: 0.123)) == "1970-01-01T00:00:00.123Z")
+        #expect(RFC3339.string(from: Date(timeIntervalSince1970: -0.001)) == "1969-12-31T23:59:59.999Z")
+        #expect(RFC3339.string(from: Date(timeIntervalSince1970: 951_782_400.5)) == "2000-02-29T00:00:00.500Z")
         for ms: Int64 in [0, 1, 999, 86_399_999, 951_782_400_500, 1_795_964_400_123, -62_135_596_800_000, 253_402_300_799_999] {
-            let text = Timestamp.string(milliseconds: ms)
-            #expect(Timestamp.parseMilliseconds(text) == ms, "\(text)")
+            let text = RFC3339.string(milliseconds: ms)
+            #expect(RFC3339.milliseconds(from: text) == ms, "\(text)")
         }
-        #expect(Timestamp.parse("2026-02-29T00:00:00.000Z") == nil)
-        #expect(Timestamp.parse("2026-11-29T15:00:00Z") == nil)
-        #expect(Timestamp.string(Timestamp.startOfUTCDay(TestClock.start)) == "2026-11-29T00:00:00.000Z")
+        #expect(RFC3339.date(from: "2026-02-29T00:00:00.000Z") == nil)
+        #expect(RFC3339.date(from: "2026-11-29T15:00:00Z") == TestClock.start)
+        #expect(RFC3339.string(from: RFC3339.startOfUTCDay(TestClock.start)) == "2026-11-29T00:00:00.000Z")
     }
 }

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import PylonAsync
+import PylonBasics
 import Synchronization
 
 /// Reads one streamed chat answer where it arrives: AsyncHTTPClient calls a delegate on the
@@ -17,7 +19,7 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
     private struct State {
         /// Set from the head of a 2xx answer.
         var decoder: StreamDecoder?
-        var splitter: LineSplitter
+        var splitter: LineSplitter<ByteBuffer>
         /// The status of a non-2xx answer and its body, kept (bounded) for the error.
         var refusal: (status: HTTPResponseStatus, body: ByteBuffer)?
         var responded = false
@@ -60,7 +62,7 @@ final class ChatStreamReader<StreamDecoder: ChatStreamDecoder>: HTTPClientRespon
         self.makeDecoder = makeDecoder
         self.classify = classify
         self.onToken = onToken
-        self.state = Mutex(State(splitter: LineSplitter(maxLineBytes: maxLineBytes)))
+        self.state = Mutex(State(splitter: LineSplitter<ByteBuffer>(maxLineBytes: maxLineBytes)))
     }
 
     /// Whether a response head arrived (a failure after it is a broken response, not an

@@ -3,6 +3,7 @@ import NIOCore
 import NIOFoundationEssentialsCompat
 import NIOHTTP1
 import PylonAsync
+import PylonBasics
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,3 +1,5 @@
+import PylonBasics
+
 /// A small, strict reader for the JSON objects inference servers stream, one per token.
 ///
 /// `JSONDecoder` costs several microseconds a line, which is most of pylon's work per token. The
@@ -242,8 +244,7 @@ struct JSONScanner {
                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                     index += 1
                 case UInt8(ascii: "u"):
-                    guard index + 4 < bytes.count else { return false }
-                    for offset in 1...4 where Self.hexValue(bytes[index + offset]) == nil { return false }
+                    guard JSONEscape.hex4(bytes, at: index + 1) != nil else { return false }
                     index += 5
                 default:
                     return false
@@ -281,67 +282,20 @@ struct JSONScanner {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
-    }
-
-    /// Decodes the escapes of a string's contents (between the quotes).
+    /// Decodes the escapes of a string's contents (between the quotes), with the escape decoding
+    /// the ``JSON`` parser uses.
     private static func unescape(_ raw: UnsafeRawBufferPointer) -> String? {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var index = 0
-        func hex4(at position: Int) -> UInt32? {
-            guard position + 4 <= raw.count else { return nil }
-            var value: UInt32 = 0
-            for offset in 0..<4 {
-                guard let digit = hexValue(raw[position + offset]) else { return nil }
-                value = value << 4 | digit
-            }
-            return value
-        }
         while index < raw.count {
             let byte = raw[index]
+            index += 1
             guard byte == UInt8(ascii: "\\") else {
                 out.append(byte)
-                index += 1
                 continue
             }
-            guard index + 1 < raw.count else { return nil }
-            let escape = raw[index + 1]
-            index += 2
-            switch escape {
-            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
-            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
-            case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                guard let unit = hex4(at: index) else { return nil }
-                index += 4
-                var scalarValue = unit
-                if (0xD800...0xDBFF).contains(unit) {
-                    // A high surrogate must be followed by an escaped low one.
-                    guard index + 6 <= raw.count, raw[index] == UInt8(ascii: "\\"), raw[index + 1] == UInt8(ascii: "u"),
-                        let low = hex4(at: index + 2), (0xDC00...0xDFFF).contains(low)
-                    else { return nil }
-                    index += 6
-                    scalarValue = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00...0xDFFF).contains(unit) {
-                    return nil
-                }
-                guard let scalar = Unicode.Scalar(scalarValue) else { return nil }
-                UTF8.encode(scalar) { out.append($0) }
-            default:
-                return nil
-            }
+            if JSONEscape.decode(raw, at: &index, into: &out) != nil { return nil }
         }
         return String(validating: out, as: UTF8.self)
     }

@@ -1,6 +1,7 @@
 internal import Crypto
 internal import CryptoExtras
 internal import Foundation
+public import PylonBasics
 
 /// NIP-04 encrypted content (deprecated, still used by NIP-90 encrypted job requests and older
 /// NIP-47 wallets): `base64(AES-256-CBC(key = shared x, iv, PKCS7(plaintext))) + "?iv=" + base64(iv)`.

@@ -1,6 +1,9 @@
 /// NIP-06: Nostr keys from a BIP-39 mnemonic, derived with BIP-32 along `m/44'/1237'/<account>'/0/0`
 /// (1237 is Nostr's SLIP-44 coin type). The secret key is the derived scalar and the public key its
 /// x-only form.
+
+public import PylonBasics
+
 public enum NIP06 {
     /// Nostr's SLIP-44 coin type.
     public static let coinType: UInt32 = 1237

@@ -1,4 +1,7 @@
 /// NIP-19: bech32-encoded entities (`npub`, `nsec`, `note`, `nprofile`, `nevent`, `naddr`).
+
+public import PylonBasics
+
 public enum NIP19: Sendable, Equatable {
     case npub(PublicKey)
     case nsec(SecretKey)

@@ -1,6 +1,7 @@
 internal import Crypto
 internal import CryptoExtras
 internal import Foundation
+public import PylonBasics
 
 /// The long-term symmetric key between two Nostr keys (NIP-44 v2): `HKDF-extract(SHA-256,
 /// IKM = shared x, salt = "nip44-v2")`. It is the same from either side, `conv(a, B) == conv(b, A)`.

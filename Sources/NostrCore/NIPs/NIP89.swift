@@ -1,6 +1,9 @@
 // NIP-89 handler information (kind 31990) for NIP-90 providers, and the providers' heartbeat
 // (kind 11998), as values read from and written to events here alone.
 
+public import PylonBasics
+
+
 /// What a provider announces about itself: the kinds it serves (`k` tags) under a stable `d`, and
 /// in the content its name, whether it takes encrypted requests, the params it reads (with the
 /// values it offers, the models among them) and its price.

@@ -2,6 +2,9 @@
 // from an event and written to one here and nowhere else. The provider, the buyer and the agents
 // pass these values; none of them indexes a NIP-90 tag or compares a status string.
 
+public import PylonBasics
+
+
 /// The statuses of kind 7000 feedback (NIP-90).
 public enum FeedbackStatus: String, Sendable, Hashable, CaseIterable {
     case paymentRequired = "payment-required"

@@ -1,5 +1,5 @@
 import Foundation
-import NostrCore
+import PylonBasics
 import Testing
 
 @Suite("JSON parser")
@@ -25,18 +25,18 @@ struct JSONTests {
             "[1] x", "{\"a\":1,\"a\":2}", "1e999", "[\"\\", "{1:2}", "NaN", "[Infinity]",
         ])
     func invalid(text: String) {
-        #expect(throws: NostrError.self) { try JSON.parse(text) }
+        #expect(throws: JSONError.self) { try JSON.parse(text) }
     }
 
     @Test("rejects invalid UTF-8 inside strings")
     func invalidUTF8() {
         let bytes: [UInt8] = [0x5B, 0x22, 0xFF, 0xFE, 0x22, 0x5D]
-        #expect(throws: NostrError.self) { try JSON.parse(bytes: bytes) }
+        #expect(throws: JSONError.self) { try JSON.parse(bytes: bytes) }
         let overlong: [UInt8] = [0x5B, 0x22, 0xC0, 0xAF, 0x22, 0x5D]
-        #expect(throws: NostrError.self) { try JSON.parse(bytes: overlong) }
+        #expect(throws: JSONError.self) { try JSON.parse(bytes: overlong) }
         // One bad byte among ASCII (the ASCII fast path must not take it)
         let mixed: [UInt8] = [0x5B, 0x22] + Array("abc".utf8) + [0xFF] + Array("def".utf8) + [0x22, 0x5D]
-        #expect(throws: NostrError.self) { try JSON.parse(bytes: mixed) }
+        #expect(throws: JSONError.self) { try JSON.parse(bytes: mixed) }
     }
 
     @Test("strings read back exactly: ASCII, multi-byte UTF-8, both mixed")
@@ -50,7 +50,7 @@ struct JSONTests {
     @Test("deep nesting is an error, not a stack overflow")
     func depth() {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
-        #expect(throws: NostrError.self) { try JSON.parse(deep) }
+        #expect(throws: JSONError.self) { try JSON.parse(deep) }
         let ok = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
         #expect((try? JSON.parse(ok)) != nil)
     }
@@ -71,5 +71,27 @@ struct JSONTests {
         #expect(try JSON.parse(text) == value)
         let foundation = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(foundation["s"] as? String == "q\"\\/\n\u{01}é")
+    }
+
+    @Test("strings with escapes, surrogate pairs and non-ASCII text round-trip")
+    func strings() throws {
+        let value = try JSON.parse(#"["\u00e9\ud83d\ude00", "tab\there", "\/slash", "日本"]"#)
+        #expect(value == ["é😀", "tab\there", "/slash", "日本"])
+        #expect(value.serialized == #"["é😀","tab\there","/slash","日本"]"#)
+        #expect(try JSON.parse(value.serialized) == value)
+        #expect(throws: JSONError.self) { try JSON.parse(#""\ud83d""#) }
+    }
+
+    @Test("numbers: integers stay integers, others are doubles")
+    func integersAndDoubles() throws {
+        #expect(try JSON.parse("9223372036854775807") == .integer(.max))
+        #expect(try JSON.parse("-12") == .integer(-12))
+        #expect(try JSON.parse("1.5") == .double(1.5))
+        #expect(try JSON.parse("1e3") == .double(1000))
+        #expect(try JSON.parse("9223372036854775808") == .double(9_223_372_036_854_775_808))
+        #expect(JSON.double(1.5).serialized == "1.5")
+        for bad in ["01", "1.", "-", ".5", "1e", "+1", "NaN"] {
+            #expect(throws: JSONError.self) { try JSON.parse(bad) }
+        }
     }
 }

@@ -1,9 +1,12 @@
-/// A strict JSON value and parser for untrusted text (relay messages, events).
+/// The one JSON value of pylon, with its strict parser and its compact writer: relay messages and
+/// events (NostrCore), control-socket lines (ControlProtocol), journal data and JSON columns
+/// (PylonStore) and the scheduler's `DumpState` all use it, end to end.
 ///
 /// Written by hand rather than through `JSONSerialization` for three reasons: control (bad UTF-8,
 /// lone surrogates, huge numbers, deep nesting and trailing garbage are errors, never crashes or
-/// silent repairs), exactness (strings come back byte for byte, which the event id depends on), and
-/// speed on the relay hot path.
+/// silent repairs), exactness (strings come back byte for byte, which the Nostr event id depends
+/// on), and speed on the relay hot path. Objects keep their members in document order, so what
+/// pylon writes reads in the order the types declare.
 public enum JSON: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -23,13 +26,6 @@ public enum JSON: Sendable, Hashable {
             self.key = key
             self.value = value
         }
-    }
-
-    /// The member named `key` of an object; nil for other values or a missing key.
-    public subscript(key: String) -> JSON? {
-        guard case .object(let members) = self else { return nil }
-        for member in members where member.key == key { return member.value }
-        return nil
     }
 
     public var stringValue: String? {
@@ -57,44 +53,107 @@ public enum JSON: Sendable, Hashable {
         return nil
     }
 
-    /// A short name of the value's type, for error messages.
-    public var typeName: String {
+    public var isNull: Bool { self == .null }
+
+    /// The keys of an object, in order; empty for other values.
+    public var keys: [String] { objectValue?.map(\.key) ?? [] }
+
+    /// The value as an integer, when it is one (a double with no fraction counts too).
+    public var int64Value: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .double(let value):
+            guard value.rounded() == value, let exact = Int64(exactly: value) else { return nil }
+            return exact
+        default: return nil
+        }
+    }
+
+    public var doubleValue: Double? {
+        switch self {
+        case .integer(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
+    /// The type of the value with its article, for error messages ("a string", "null").
+    public var typeDescription: String {
         switch self {
         case .null: "null"
-        case .bool: "boolean"
-        case .integer, .double: "number"
-        case .string: "string"
-        case .array: "array"
-        case .object: "object"
+        case .bool: "a boolean"
+        case .integer, .double: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
         }
+    }
+
+    /// Reads a member of an object, or sets it: replaced in place, appended when new, removed on
+    /// `nil`. Setting on a value that is not an object makes it one.
+    public subscript(key: String) -> JSON? {
+        get {
+            guard case .object(let members) = self else { return nil }
+            for member in members where member.key == key { return member.value }
+            return nil
+        }
+        set {
+            var members = objectValue ?? []
+            let index = members.firstIndex { $0.key == key }
+            switch (index, newValue) {
+            case (let index?, let value?): members[index].value = value
+            case (let index?, nil): members.remove(at: index)
+            case (nil, let value?): members.append(Member(key, value))
+            case (nil, nil): break
+            }
+            self = .object(members)
+        }
+    }
+}
+
+extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral
+{
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: JSON...) { self = .array(elements) }
+    /// An object with the members in the literal's order; a repeated key keeps its last value.
+    public init(dictionaryLiteral elements: (String, JSON)...) {
+        var object = JSON.object([])
+        for (key, value) in elements { object[key] = value }
+        self = object
     }
 }
 
 extension JSON {
     /// Parses one JSON document; anything after it other than whitespace is an error.
-    public static func parse(_ text: String, maxDepth: Int = 64) throws(NostrError) -> JSON {
+    public static func parse(_ text: String, maxDepth: Int = 64) throws(JSONError) -> JSON {
         var text = text
         let result = text.withUTF8 { buffer in
-            Result { () throws(NostrError) in try parse(utf8: UnsafeRawBufferPointer(buffer), maxDepth: maxDepth) }
+            Result { () throws(JSONError) in try parse(utf8: UnsafeRawBufferPointer(buffer), maxDepth: maxDepth) }
         }
         return try result.get()
     }
 
     /// Parses one JSON document from UTF-8 bytes (validated here).
-    public static func parse(bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(NostrError) -> JSON {
+    public static func parse(bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONError) -> JSON {
         if let result = bytes.withContiguousStorageIfAvailable({ buffer in
-            Result { () throws(NostrError) in try parse(utf8: UnsafeRawBufferPointer(buffer), maxDepth: maxDepth) }
+            Result { () throws(JSONError) in try parse(utf8: UnsafeRawBufferPointer(buffer), maxDepth: maxDepth) }
         }) {
             return try result.get()
         }
         let array = Array(bytes)
         let result = array.withUnsafeBytes { raw in
-            Result { () throws(NostrError) in try parse(utf8: raw, maxDepth: maxDepth) }
+            Result { () throws(JSONError) in try parse(utf8: raw, maxDepth: maxDepth) }
         }
         return try result.get()
     }
 
-    static func parse(utf8: UnsafeRawBufferPointer, maxDepth: Int) throws(NostrError) -> JSON {
+    static func parse(utf8: UnsafeRawBufferPointer, maxDepth: Int) throws(JSONError) -> JSON {
         var parser = JSONParser(bytes: utf8, maxDepth: maxDepth)
         let value = try parser.parseDocument()
         return value
@@ -114,7 +173,7 @@ struct JSONParser {
         self.maxDepth = maxDepth
     }
 
-    mutating func parseDocument() throws(NostrError) -> JSON {
+    mutating func parseDocument() throws(JSONError) -> JSON {
         skipWhitespace()
         let value = try parseValue()
         skipWhitespace()
@@ -122,8 +181,8 @@ struct JSONParser {
         return value
     }
 
-    func error(_ message: String) -> NostrError {
-        NostrError(.invalidJSON, "invalid JSON at byte \(index): \(message)")
+    func error(_ message: String) -> JSONError {
+        JSONError(.invalid, "not valid JSON: \(message) at byte \(index)")
     }
 
     @inline(__always)
@@ -136,7 +195,7 @@ struct JSONParser {
         }
     }
 
-    mutating func parseValue() throws(NostrError) -> JSON {
+    mutating func parseValue() throws(JSONError) -> JSON {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
@@ -150,7 +209,7 @@ struct JSONParser {
         }
     }
 
-    mutating func expectLiteral(_ literal: StaticString) throws(NostrError) {
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONError) {
         let count = literal.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw error("unexpected end of input") }
         let matches = literal.withUTF8Buffer { lit in
@@ -161,12 +220,12 @@ struct JSONParser {
         index += count
     }
 
-    mutating func enter() throws(NostrError) {
+    mutating func enter() throws(JSONError) {
         depth += 1
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
     }
 
-    mutating func parseArray() throws(NostrError) -> JSON {
+    mutating func parseArray() throws(JSONError) -> JSON {
         try enter()
         index += 1  // [
         var elements: [JSON] = []
@@ -191,10 +250,11 @@ struct JSONParser {
         return .array(elements)
     }
 
-    mutating func parseObject() throws(NostrError) -> JSON {
+    mutating func parseObject() throws(JSONError) -> JSON {
         try enter()
         index += 1  // {
         var members: [JSON.Member] = []
+        var keys = Set<String>()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -205,7 +265,14 @@ struct JSONParser {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let key = try parseString()
-            for member in members where member.key == key { throw error("duplicate key \"\(member.key.prefix(64))\"") }
+            // Duplicate keys: a scan while the object is small (events have 7 members), a set
+            // beyond, so that an object of very many keys still parses in linear time.
+            if members.count < 16 {
+                for member in members where member.key == key { throw error("duplicate key \"\(key.prefix(64))\"") }
+            } else {
+                if keys.isEmpty { keys = Set(members.map(\.key)) }
+                guard keys.insert(key).inserted else { throw error("duplicate key \"\(key.prefix(64))\"") }
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
             index += 1
@@ -223,7 +290,7 @@ struct JSONParser {
         return .object(members)
     }
 
-    mutating func parseNumber() throws(NostrError) -> JSON {
+    mutating func parseNumber() throws(JSONError) -> JSON {
         let start = index
         var isInteger = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -258,7 +325,7 @@ struct JSONParser {
 
     /// Parses a string literal, validating UTF-8 and escapes. The fast path copies runs of plain
     /// bytes; escapes are decoded into a scratch buffer only when present.
-    mutating func parseString() throws(NostrError) -> String {
+    mutating func parseString() throws(JSONError) -> String {
         index += 1  // opening quote
         let start = index
         // Fast path: no escapes. ASCII needs no UTF-8 validation (`String(validating:)` is generic
@@ -290,36 +357,7 @@ struct JSONParser {
                 return s
             case UInt8(ascii: "\\"):
                 index += 1
-                guard index < bytes.count else { throw error("unterminated escape") }
-                let e = bytes[index]
-                index += 1
-                switch e {
-                case UInt8(ascii: "\""): scratch.append(0x22)
-                case UInt8(ascii: "\\"): scratch.append(0x5C)
-                case UInt8(ascii: "/"): scratch.append(0x2F)
-                case UInt8(ascii: "b"): scratch.append(0x08)
-                case UInt8(ascii: "f"): scratch.append(0x0C)
-                case UInt8(ascii: "n"): scratch.append(0x0A)
-                case UInt8(ascii: "r"): scratch.append(0x0D)
-                case UInt8(ascii: "t"): scratch.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try parseHex4()
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                            throw error("lone high surrogate")
-                        }
-                        index += 2
-                        let low = try parseHex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid low surrogate") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(scalar) {
-                        throw error("lone low surrogate")
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid unicode escape") }
-                    scratch.append(contentsOf: unicode.utf8)
-                default:
-                    throw error("invalid escape")
-                }
+                if let problem = JSONEscape.decode(bytes, at: &index, into: &scratch) { throw error(problem) }
             default:
                 if c < 0x20 { throw error("unescaped control character in string") }
                 scratch.append(c)
@@ -327,17 +365,6 @@ struct JSONParser {
             }
         }
         throw error("unterminated string")
-    }
-
-    mutating func parseHex4() throws(NostrError) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw error("truncated unicode escape") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            guard let digit = Hex.value(bytes[index]) else { throw error("invalid unicode escape") }
-            value = value << 4 | UInt32(digit)
-            index += 1
-        }
-        return value
     }
 }
 
@@ -406,14 +433,12 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// Writes hex of 32 bytes as a JSON string without an intermediate `String`.
-    public mutating func hexString(_ value: Bytes32) {
+    /// Writes bytes as a lowercase hex JSON string without an intermediate `String`.
+    public mutating func hexString(bytes raw: UnsafeRawBufferPointer) {
         bytes.append(UInt8(ascii: "\""))
-        value.withUnsafeBytes { raw in
-            for b in raw {
-                bytes.append(Self.hexDigits[Int(b >> 4)])
-                bytes.append(Self.hexDigits[Int(b & 0x0F)])
-            }
+        for b in raw {
+            bytes.append(Self.hexDigits[Int(b >> 4)])
+            bytes.append(Self.hexDigits[Int(b & 0x0F)])
         }
         bytes.append(UInt8(ascii: "\""))
     }
@@ -434,9 +459,12 @@ public struct JSONWriter: Sendable {
         case .bool(let b): b ? raw("true") : raw("false")
         case .integer(let i): integer(i)
         case .double(let d):
-            if d == d.rounded(), abs(d) < 9.0e15 {
+            if !d.isFinite {
+                raw("null")  // JSON has no infinity or NaN; the parser never makes one
+            } else if d == d.rounded(), abs(d) < 9.0e15 {
                 integer(Int64(d))
             } else {
+                // Swift's shortest round-trip form ("1.5", "1e-05") is valid JSON.
                 bytes.append(contentsOf: "\(d)".utf8)
             }
         case .string(let s): string(s)
