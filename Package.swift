@@ -236,7 +236,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PylonAsyncTests",
-            dependencies: ["PylonAsync", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "PylonAsync", "PylonTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

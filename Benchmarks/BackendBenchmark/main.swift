@@ -23,8 +23,8 @@ import AsyncHTTPClient
 import Backends
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOFoundationEssentialsCompat
+import NIOHTTP1
 import PylonTestSupport
 import Synchronization
 
@@ -231,7 +231,7 @@ func runPylon(_ registry: BackendRegistry, route: BackendRoute, prompt: String, 
     let start = ContinuousClock.now
     var first: ContinuousClock.Instant?
     var tokens = 0
-    for try await event in registry.stream(InferenceRequest(prompt: prompt, maxTokens: maxTokens), on: route) {
+    for try await event in registry.stream(InferenceRequest(prompt: prompt, sampling: Sampling(maxTokens: maxTokens)), on: route) {
         if case .token = event {
             tokens += 1
             if first == nil { first = .now }
@@ -246,7 +246,7 @@ func runPylon(_ registry: BackendRegistry, route: BackendRoute, prompt: String, 
 func runPylonCallback(_ registry: BackendRegistry, route: BackendRoute, prompt: String, maxTokens: Int) async throws -> Sample {
     let start = ContinuousClock.now
     let first = FirstToken()
-    let summary = try await registry.generate(InferenceRequest(prompt: prompt, maxTokens: maxTokens), on: route) { _ in
+    let summary = try await registry.generate(InferenceRequest(prompt: prompt, sampling: Sampling(maxTokens: maxTokens)), on: route) { _ in
         first.mark()
     }
     let end = ContinuousClock.now

@@ -57,11 +57,37 @@ public struct ChatMessage: Sendable, Hashable, Codable {
 /// One inference request: messages plus the NIP-90 params pylon understands.
 ///
 /// Unset parameters (`nil`) are left out of the request so the server's defaults apply.
+@dynamicMemberLookup
 public struct InferenceRequest: Sendable, Equatable {
     /// The conversation, oldest first; a NIP-90 text job is one `user` message.
     public var messages: [ChatMessage]
     /// The model to run; `nil` lets the registry choose (its default model).
     public var model: String?
+    /// How to generate; `request.temperature` reads `request.sampling.temperature`.
+    public var sampling: Sampling
+    /// When the whole request must be done; `nil` uses the configured total timeout.
+    public var deadline: ContinuousClock.Instant?
+
+    public init(messages: [ChatMessage], model: String? = nil, sampling: Sampling = Sampling(), deadline: ContinuousClock.Instant? = nil) {
+        self.messages = messages
+        self.model = model
+        self.sampling = sampling
+        self.deadline = deadline
+    }
+
+    /// A request with one user message.
+    public init(prompt: String, model: String? = nil, sampling: Sampling = Sampling(), deadline: ContinuousClock.Instant? = nil) {
+        self.init(messages: [ChatMessage(role: .user, content: prompt)], model: model, sampling: sampling, deadline: deadline)
+    }
+
+    public subscript<Value>(dynamicMember keyPath: KeyPath<Sampling, Value>) -> Value {
+        sampling[keyPath: keyPath]
+    }
+}
+
+/// The sampling settings a backend passes on, as NIP-90 params name them; `nil` (or no stop
+/// sequence) leaves the server's default.
+public struct Sampling: Sendable, Equatable {
     /// The most tokens to generate (Ollama `num_predict`, OpenAI `max_tokens`).
     public var maxTokens: Int?
     public var temperature: Double?
@@ -70,54 +96,17 @@ public struct InferenceRequest: Sendable, Equatable {
     public var frequencyPenalty: Double?
     /// Stop sequences; empty for none.
     public var stop: [String]
-    /// When the whole request must be done; `nil` uses the configured total timeout.
-    public var deadline: ContinuousClock.Instant?
 
     public init(
-        messages: [ChatMessage],
-        model: String? = nil,
-        maxTokens: Int? = nil,
-        temperature: Double? = nil,
-        topP: Double? = nil,
-        topK: Int? = nil,
-        frequencyPenalty: Double? = nil,
-        stop: [String] = [],
-        deadline: ContinuousClock.Instant? = nil
+        maxTokens: Int? = nil, temperature: Double? = nil, topP: Double? = nil, topK: Int? = nil, frequencyPenalty: Double? = nil,
+        stop: [String] = []
     ) {
-        self.messages = messages
-        self.model = model
         self.maxTokens = maxTokens
         self.temperature = temperature
         self.topP = topP
         self.topK = topK
         self.frequencyPenalty = frequencyPenalty
         self.stop = stop
-        self.deadline = deadline
-    }
-
-    /// A request with one user message.
-    public init(
-        prompt: String,
-        model: String? = nil,
-        maxTokens: Int? = nil,
-        temperature: Double? = nil,
-        topP: Double? = nil,
-        topK: Int? = nil,
-        frequencyPenalty: Double? = nil,
-        stop: [String] = [],
-        deadline: ContinuousClock.Instant? = nil
-    ) {
-        self.init(
-            messages: [ChatMessage(role: .user, content: prompt)],
-            model: model,
-            maxTokens: maxTokens,
-            temperature: temperature,
-            topP: topP,
-            topK: topK,
-            frequencyPenalty: frequencyPenalty,
-            stop: stop,
-            deadline: deadline
-        )
     }
 }
 

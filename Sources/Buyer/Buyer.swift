@@ -36,18 +36,6 @@ public struct JobOrder: Sendable {
     }
 }
 
-/// A request that cannot be made as asked, or that no relay took.
-public typealias BuyerError = PylonError<BuyerErrorCode>
-
-public enum BuyerErrorCode: String, PylonErrorCode {
-    /// The order cannot become a request (not a job kind, no prompt, nothing to encrypt to).
-    case invalidOrder = "invalid_order"
-    /// No relay could be reached.
-    case noRelay = "no_relay"
-    /// The relays were reached and none accepted the request.
-    case notAccepted = "not_accepted"
-}
-
 /// Something a provider said about a request.
 public struct BuyerUpdate: Sendable {
     public enum Content: Sendable {

@@ -170,9 +170,7 @@ struct ReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "reload", abstract: "Re-read the config in the running daemon (as SIGHUP).")
 
     @OptionGroup var global: GlobalOptions
-
-    @Flag(name: .long, help: "Print one JSON document.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let paths = global.paths
@@ -184,8 +182,8 @@ struct ReloadCommand: AsyncParsableCommand {
         }
         switch response {
         case .reloaded(let summary):
-            if json {
-                try Output.json(ReloadReport(summary))
+            if output.json {
+                try Output.json(summary)
             } else {
                 Output.line(summary.message)
                 for warning in summary.warnings { Output.warning(warning) }
@@ -195,24 +193,5 @@ struct ReloadCommand: AsyncParsableCommand {
         default:
             throw Output.fail("unexpected answer from the daemon: \(response.name)")
         }
-    }
-}
-
-struct ReloadReport: Encodable {
-    let changed: [String]
-    let needsRestart: [String]
-    let warnings: [String]
-    let message: String
-
-    init(_ summary: ReloadSummary) {
-        changed = summary.changed
-        needsRestart = summary.needsRestart
-        warnings = summary.warnings
-        message = summary.message
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case changed, warnings, message
-        case needsRestart = "needs_restart"
     }
 }

@@ -12,9 +12,7 @@ struct IdentityCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
-
-    @Flag(name: .long, help: "Print one JSON document.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let paths = global.paths
@@ -29,8 +27,8 @@ struct IdentityCommand: AsyncParsableCommand {
         }
         let report = IdentityReport(
             npub: identity.npub, pubkey: identity.publicKey.hex, identityFile: paths.identityFile.path,
-            configFile: paths.configFile.path, runtimeDirectory: paths.runtimeDirectory.path)
-        if json {
+            configFile: paths.configFile.path, runtimeDir: paths.runtimeDirectory.path)
+        if output.json {
             try Output.json(report)
             return
         }
@@ -38,21 +36,21 @@ struct IdentityCommand: AsyncParsableCommand {
         Output.line("hex       \(report.pubkey)")
         Output.line("identity  \(report.identityFile)")
         Output.line("config    \(report.configFile)")
-        Output.line("runtime   \(report.runtimeDirectory)")
+        Output.line("runtime   \(paths.runtimeDirectory.path)")
     }
 }
 
+/// The node's public identity and its files, as `identity --json` and `init --json` print them;
+/// each command fills its own optional members (a nil member is not printed). Never the phrase.
 struct IdentityReport: Encodable {
     let npub: String
     let pubkey: String
     let identityFile: String
     let configFile: String
-    let runtimeDirectory: String
-
-    enum CodingKeys: String, CodingKey {
-        case npub, pubkey
-        case identityFile = "identity_file"
-        case configFile = "config_file"
-        case runtimeDirectory = "runtime_dir"
-    }
+    /// `identity`: where the PID file and the socket live.
+    var runtimeDir: String?
+    /// `init`: whether the phrase was read from standard input.
+    var imported: Bool?
+    /// `init`: whether a default config was written.
+    var configCreated: Bool?
 }

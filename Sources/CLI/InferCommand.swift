@@ -43,7 +43,7 @@ struct InferCommand: AsyncParsableCommand {
             result = try await direct(job, paths: paths)
         }
         if json {
-            try Output.json(InferReport(result))
+            try Output.json(result)
         } else {
             FileHandle.standardOutput.write(Data("\n".utf8))
         }
@@ -92,28 +92,5 @@ struct InferCommand: AsyncParsableCommand {
         case .success(let result): return result
         case .failure(let error): throw Output.fail(error.message)
         }
-    }
-}
-
-struct InferReport: Encodable {
-    let id: String
-    let output: String
-    let model: String
-    let backend: String
-    let tokens: Int
-    let durationMs: UInt64
-
-    init(_ result: LocalJobResult) {
-        id = result.id
-        output = result.output
-        model = result.model
-        backend = result.backend
-        tokens = result.tokens
-        durationMs = result.durationMs
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, output, model, backend, tokens
-        case durationMs = "duration_ms"
     }
 }

@@ -65,9 +65,9 @@ struct InitCommand: AsyncParsableCommand {
 
         if json {
             try Output.json(
-                InitReport(
-                    npub: identity.npub, pubkey: identity.publicKey.hex, imported: self.import,
-                    identityFile: paths.identityFile.path, configFile: paths.configFile.path, configCreated: configWritten))
+                IdentityReport(
+                    npub: identity.npub, pubkey: identity.publicKey.hex, identityFile: paths.identityFile.path,
+                    configFile: paths.configFile.path, imported: self.import, configCreated: configWritten))
             return
         }
         if self.import {
@@ -103,22 +103,6 @@ struct InitCommand: AsyncParsableCommand {
             throw Output.fail(error.message)
         }
         return true
-    }
-}
-
-struct InitReport: Encodable {
-    let npub: String
-    let pubkey: String
-    let imported: Bool
-    let identityFile: String
-    let configFile: String
-    let configCreated: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case npub, pubkey, imported
-        case identityFile = "identity_file"
-        case configFile = "config_file"
-        case configCreated = "config_created"
     }
 }
 

@@ -284,19 +284,6 @@ struct BuyerJobReport: Encodable {
         let amountMsats: Int64?
         let bolt11: String?
         let time: String
-
-        enum CodingKeys: String, CodingKey {
-            case status, provider, message, bolt11, time
-            case amountMsats = "amount_msats"
-        }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, kind, status, provider, prompt, params, encrypted, relays, result, error, feedback
-        case bidMsats = "bid_msats"
-        case resultEventID = "result_event_id"
-        case answeredBy = "answered_by"
-        case createdAt = "created_at"
     }
 
     init(_ job: BuyerJob) {
@@ -445,15 +432,6 @@ struct JobProvidersCommand: AsyncParsableCommand {
         let heartbeatAt: Int64?
         let heartbeatStatus: String?
         let heartbeatAgeSecs: Int64?
-
-        enum CodingKeys: String, CodingKey {
-            case pubkey, npub, name, about, kinds, models
-            case supportsEncryption = "supports_encryption"
-            case announcedAt = "announced_at"
-            case heartbeatAt = "heartbeat_at"
-            case heartbeatStatus = "heartbeat_status"
-            case heartbeatAgeSecs = "heartbeat_age_secs"
-        }
     }
 
     func validate() throws {

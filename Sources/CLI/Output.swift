@@ -4,10 +4,12 @@ import Foundation
 /// Printing for every command: one JSON document on stdout with `--json`, human text otherwise,
 /// and errors as one sentence on stderr with a non-zero exit code (SPEC §3).
 enum Output {
-    /// Encodes a value as pretty JSON with sorted keys and unescaped slashes.
+    /// Encodes a value as pretty JSON with sorted keys and unescaped slashes. Property names are
+    /// written in snake case (`durationMs` → `duration_ms`), as SPEC §12 spells every key.
     static func json(_ value: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         let data = try encoder.encode(value)
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))

@@ -35,6 +35,12 @@ public struct PylonCommand: AsyncParsableCommand {
 }
 
 /// Options every command accepts.
+/// `--json` for the commands whose JSON is one document of their data.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON document.")
+    var json = false
+}
+
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Keep every file in this directory (overrides PYLON_HOME).", valueName: "dir"))
     var home: String?

@@ -9,9 +9,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's state, relays, backends, queue and earnings.")
 
     @OptionGroup var global: GlobalOptions
-
-    @Flag(name: .long, help: "Print one JSON document.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let paths = global.paths
@@ -22,7 +20,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
             report = status
         } catch let error as ControlClientError where error.code == .notRunning {
-            if json {
+            if output.json {
                 try Output.json(StatusReport.notRunning)
             } else {
                 Output.line("pylon is not running (start it with `pylon start`)")
@@ -31,7 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
         } catch let error as ControlClientError {
             throw Output.fail(error.message)
         }
-        if json {
+        if output.json {
             try Output.json(report)
             return
         }

@@ -6,13 +6,10 @@ public import PylonBasics
 /// `{"Error": message}`.
 public typealias ControlProtocolError = PylonError<ControlProtocolErrorCode>
 
+/// `invalid_json`: the bytes are not one valid JSON value. `invalid_message`: valid JSON that is
+/// not a known request or response shape. `unknown_message`: a request or response name that this
+/// version does not know. `too_large`: a line longer than the limit.
 public enum ControlProtocolErrorCode: String, PylonErrorCode {
-        /// The bytes are not one valid JSON value.
-        case invalidJSON = "invalid_json"
-        /// Valid JSON that is not a known request or response shape.
-        case invalidMessage = "invalid_message"
-        /// A request or response name that this version does not know.
-        case unknownMessage = "unknown_message"
-        /// A line longer than the limit.
-        case tooLarge = "too_large"
-    }
+    case invalidJSON = "invalid_json", invalidMessage = "invalid_message", unknownMessage = "unknown_message"
+    case tooLarge = "too_large"
+}

@@ -1,5 +1,6 @@
 public import Foundation
 public import PylonBasics
+import Synchronization
 
 #if os(Linux)
     // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
@@ -17,14 +18,6 @@ import Darwin
 #endif
 #endif
 
-/// Why the watcher could not start.
-public typealias ConfigFileWatcherError = PylonError<ConfigFileWatcherErrorCode>
-
-public enum ConfigFileWatcherErrorCode: String, PylonErrorCode {
-    /// inotify (or kqueue) refused: no instance, no watch, no pipe.
-    case watchFailed = "watch_failed"
-}
-
 /// Notices changes of one file, whether it is edited in place or replaced by a rename (as editors
 /// and `sed -i` do).
 ///
@@ -35,10 +28,36 @@ public struct ConfigFileWatcher: Sendable {
     public let file: URL
     /// How long the file must stay quiet before a change is reported.
     public let debounce: Duration
+    private let tally = Tally()
 
     public init(file: URL, debounce: Duration = .milliseconds(150)) {
         self.file = file
         self.debounce = debounce
+    }
+
+    /// What the watch has seen so far: a test's end marker, since a change that was not reported
+    /// leaves no other trace.
+    public struct Counts: Sendable, Equatable {
+        /// Events about other files of the directory, dropped.
+        public var ignored = 0
+        /// Events about the file (or a queue overflow).
+        public var relevant = 0
+        /// Changes reported on the stream.
+        public var notified = 0
+        /// A change is waiting for the file to be quiet for the debounce time.
+        public var pending = false
+    }
+
+    /// The counts of the watch started by ``changes()``.
+    public var counts: Counts { tally.withLock { $0 } }
+
+    /// The counts, shared by the watcher and its watch's thread.
+    final class Tally: Sendable {
+        private let counts = Mutex(Counts())
+
+        func withLock<Result>(_ body: (inout Counts) -> Result) -> Result {
+            counts.withLock { body(&$0) }
+        }
     }
 
     /// Starts watching. The stream yields once per settled change; dropping or cancelling its
@@ -53,15 +72,20 @@ public struct ConfigFileWatcher: Sendable {
         #if canImport(Glibc)
         let watch = try InotifyWatch(directory: directory)
         let debounceMilliseconds = Self.milliseconds(debounce)
+        let tally = self.tally
         let thread = Thread {
-            watch.run(name: name, debounceMilliseconds: debounceMilliseconds) { continuation.yield() }
+            watch.run(name: name, debounceMilliseconds: debounceMilliseconds, tally: tally) { continuation.yield() }
             continuation.finish()
         }
         thread.name = "pylon.config-watcher"
         thread.start()
         continuation.onTermination = { _ in watch.stop() }
         #elseif canImport(Darwin)
-        let watch = try DispatchWatch(directory: directory, name: name, debounce: debounce) { continuation.yield() }
+        let tally = self.tally
+        let watch = try DispatchWatch(directory: directory, name: name, debounce: debounce) {
+            tally.withLock { $0.notified += 1 }
+            continuation.yield()
+        }
         continuation.onTermination = { _ in watch.stop() }
         #endif
         return stream
@@ -129,7 +153,7 @@ private final class InotifyWatch: Sendable {
     }
 
     /// Waits for events until `stop()`. `changed` runs once the file has been quiet for the debounce time.
-    func run(name: String, debounceMilliseconds: Int32, changed: () -> Void) {
+    func run(name: String, debounceMilliseconds: Int32, tally: ConfigFileWatcher.Tally, changed: () -> Void) {
         var deadline: UInt64?  // monotonic milliseconds at which to report the pending change
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: MemoryLayout<inotify_event>.alignment)
         defer { buffer.deallocate() }
@@ -147,34 +171,46 @@ private final class InotifyWatch: Sendable {
             }
             if fds[1].revents != 0 { return }
             if fds[0].revents & Int16(POLLIN) != 0 {
-                if readEvents(buffer, matching: target) { deadline = Self.now() + UInt64(debounceMilliseconds) }
+                let (relevant, ignored) = readEvents(buffer, matching: target)
+                if relevant > 0 { deadline = Self.now() + UInt64(debounceMilliseconds) }
+                tally.withLock {
+                    $0.relevant += relevant
+                    $0.ignored += ignored
+                    $0.pending = deadline != nil
+                }
             } else if fds[0].revents != 0 {
                 return  // the inotify descriptor failed
             }
             if let due = deadline, Self.now() >= due {
                 deadline = nil
+                tally.withLock {
+                    $0.notified += 1
+                    $0.pending = false
+                }
                 changed()
             }
         }
     }
 
-    /// Drains the pending events; `true` if one concerns `target` (or the queue overflowed).
-    private func readEvents(_ buffer: UnsafeMutableRawBufferPointer, matching target: [UInt8]) -> Bool {
-        var relevant = false
+    /// Drains the pending events: how many concern `target` (a queue overflow counts as one), and
+    /// how many other names.
+    private func readEvents(_ buffer: UnsafeMutableRawBufferPointer, matching target: [UInt8]) -> (relevant: Int, ignored: Int) {
+        var relevant = 0
+        var ignored = 0
         while true {
             let count = read(inotify, buffer.baseAddress, buffer.count)
-            if count <= 0 { return relevant }
+            if count <= 0 { return (relevant, ignored) }
             var offset = 0
             let headerSize = MemoryLayout<inotify_event>.size
             while offset + headerSize <= count {
                 let mask = buffer.load(fromByteOffset: offset + 4, as: UInt32.self)
                 let length = Int(buffer.load(fromByteOffset: offset + 12, as: UInt32.self))
-                if mask & UInt32(IN_Q_OVERFLOW) != 0 { relevant = true }
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 { relevant += 1 }
                 let nameStart = offset + headerSize
                 if length > 0, nameStart + length <= count {
                     let nameBytes = UnsafeRawBufferPointer(rebasing: buffer[nameStart..<(nameStart + length)])
                     let end = nameBytes.firstIndex(of: 0) ?? length
-                    if nameBytes[..<end].elementsEqual(target) { relevant = true }
+                    if nameBytes[..<end].elementsEqual(target) { relevant += 1 } else { ignored += 1 }
                 }
                 offset = nameStart + length
             }

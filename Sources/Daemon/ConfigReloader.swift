@@ -1,6 +1,7 @@
 public import ControlProtocol
 public import Foundation
 public import Logging
+import PylonBasics
 public import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -68,14 +69,13 @@ public final class ConfigReloader: Service, Sendable {
 
     private struct Request: Sendable {
         var trigger: ReloadTrigger
-        var id: UInt64?
+        var id: Int?
     }
 
     private struct State {
         var current: PylonConfiguration
-        var stopped = false
-        var nextID: UInt64 = 0
-        var waiting: [UInt64: CheckedContinuation<ReloadOutcome, Never>] = [:]
+        /// Closed when the reloader stops.
+        var waiting = Registrations<CheckedContinuation<ReloadOutcome, Never>>()
     }
 
     public let file: URL
@@ -121,19 +121,12 @@ public final class ConfigReloader: Service, Sendable {
     /// starts, the request waits for it; after `run()` has ended the answer is ``ReloadOutcome/stopped``.
     public func reload(_ trigger: ReloadTrigger = .command) async -> ReloadOutcome {
         await withCheckedContinuation { continuation in
-            let id: UInt64? = state.withLock { state in
-                guard !state.stopped else { return nil }
-                let id = state.nextID
-                state.nextID += 1
-                state.waiting[id] = continuation
-                return id
-            }
-            guard let id else {
+            guard let id = state.withLock({ $0.waiting.add(continuation) }) else {
                 continuation.resume(returning: .stopped)
                 return
             }
             if case .terminated = requestsContinuation.yield(Request(trigger: trigger, id: id)) {
-                if let waiting = state.withLock({ $0.waiting.removeValue(forKey: id) }) { waiting.resume(returning: .stopped) }
+                if let waiting = state.withLock({ $0.waiting.remove(id) }) { waiting.resume(returning: .stopped) }
             }
         }
     }
@@ -168,7 +161,7 @@ public final class ConfigReloader: Service, Sendable {
             }
             for await request in requests.cancelOnGracefulShutdown() {
                 let outcome = await perform(request.trigger)
-                if let id = request.id, let waiting = state.withLock({ $0.waiting.removeValue(forKey: id) }) {
+                if let id = request.id, let waiting = state.withLock({ $0.waiting.remove(id) }) {
                     waiting.resume(returning: outcome)
                 }
             }
@@ -176,11 +169,7 @@ public final class ConfigReloader: Service, Sendable {
         }
 
         requestsContinuation.finish()
-        let waiting = state.withLock { state in
-            state.stopped = true
-            defer { state.waiting.removeAll() }
-            return Array(state.waiting.values)
-        }
+        let waiting = state.withLock { $0.waiting.close() }
         for continuation in waiting { continuation.resume(returning: .stopped) }
     }
 

@@ -4,14 +4,9 @@ public import PylonBasics
 /// what failed, why, and what to do. Messages never contain secrets.
 public typealias DaemonError = PylonError<DaemonErrorCode>
 
+/// The identity's files; the home folder and the config; the daemon's process and its socket.
 public enum DaemonErrorCode: String, PylonErrorCode {
-    case identityExists = "identity_exists"
-    case identityMissing = "identity_missing"
-    case identityInvalid = "identity_invalid"
-    case fileSystem = "file_system"
-    case config
-    case alreadyRunning = "already_running"
-    case notRunning = "not_running"
-    case startFailed = "start_failed"
-    case addressInUse = "address_in_use"
+    case identityExists = "identity_exists", identityMissing = "identity_missing", identityInvalid = "identity_invalid"
+    case fileSystem = "file_system", config
+    case alreadyRunning = "already_running", notRunning = "not_running", startFailed = "start_failed", addressInUse = "address_in_use"
 }

@@ -15,7 +15,7 @@ public enum LocalInference {
         let route = try backends.route(model: job.model, backend: job.backend)
         var output = ""
         var tokens = 0
-        for try await event in backends.stream(InferenceRequest(prompt: job.prompt, model: job.model, maxTokens: job.maxTokens), on: route) {
+        for try await event in backends.stream(InferenceRequest(prompt: job.prompt, model: job.model, sampling: Sampling(maxTokens: job.maxTokens)), on: route) {
             switch event {
             case .token(let text):
                 output += text

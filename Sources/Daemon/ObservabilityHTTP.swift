@@ -6,11 +6,6 @@ import NIOCore
 public import Prometheus
 public import PylonBasics
 public import ServiceLifecycle
-#if os(Linux)
-    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
-    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
-    import CDispatch
-#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -1,11 +1,6 @@
 import Foundation
 public import PylonBasics
 
-#if os(Linux)
-    // Glibc's `struct stat` and `timespec` are owned by the module that first includes their header,
-    // which here is CDispatch; MemberImportVisibility needs it imported to use their fields.
-    import CDispatch
-#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -12,28 +12,15 @@ public typealias NostrError = PylonError<NostrErrorCode>
 
 /// What kind of failure a ``NostrError`` is. Codes never change meaning once shipped.
 public enum NostrErrorCode: String, PylonErrorCode {
-    /// Text that is not valid JSON, or JSON of the wrong shape.
-    case invalidJSON = "invalid_json"
-    /// A message or event with a field of the wrong type, size or value.
-    case invalidField = "invalid_field"
-    /// Hex text that is not lowercase hex of the expected length.
-    case invalidHex = "invalid_hex"
-    /// An event id that does not match its content.
-    case invalidID = "invalid_id"
-    /// A signature that does not verify.
-    case invalidSignature = "invalid_signature"
-    /// A secret key outside [1, n-1] or a public key not on the curve.
-    case invalidKey = "invalid_key"
-    /// Bech32 / NIP-19 text that does not decode.
-    case invalidBech32 = "invalid_bech32"
-    /// A BIP-39 phrase with an unknown word, a wrong length or a bad checksum.
-    case invalidMnemonic = "invalid_mnemonic"
-    /// A ciphertext that does not decrypt (NIP-04, NIP-44).
-    case decryptionFailed = "decryption_failed"
-    /// A plaintext that cannot be encrypted (empty, too long).
-    case encryptionFailed = "encryption_failed"
-    /// A relay message of an unknown type.
-    case unknownMessage = "unknown_message"
-    /// An input beyond a size limit.
-    case tooLarge = "too_large"
+    /// Text that does not parse: not JSON, not lowercase hex of the expected length, not NIP-19
+    /// bech32, not a BIP-39 phrase (an unknown word, a wrong length, a bad checksum).
+    case invalidJSON = "invalid_json", invalidHex = "invalid_hex", invalidBech32 = "invalid_bech32", invalidMnemonic = "invalid_mnemonic"
+    /// A message or event with a field of the wrong type, size or value; a relay message of an
+    /// unknown type; an input beyond a size limit.
+    case invalidField = "invalid_field", unknownMessage = "unknown_message", tooLarge = "too_large"
+    /// An event id that does not match its content; a signature that does not verify; a secret
+    /// key outside [1, n-1] or a public key not on the curve.
+    case invalidID = "invalid_id", invalidSignature = "invalid_signature", invalidKey = "invalid_key"
+    /// A ciphertext that does not decrypt, a plaintext that cannot be encrypted (NIP-04, NIP-44).
+    case decryptionFailed = "decryption_failed", encryptionFailed = "encryption_failed"
 }

@@ -54,8 +54,7 @@ extension ProviderService {
             // The job's deadline is the race's; the backend keeps its own limits for a stuck server.
             let inference = InferenceRequest(
                 messages: JobPrompt.messages(kind: request.event.kind, texts: texts, parameters: parameters), model: route.model,
-                maxTokens: parameters.maxTokens, temperature: parameters.temperature, topP: parameters.topP, topK: parameters.topK,
-                frequencyPenalty: parameters.frequencyPenalty, stop: parameters.stop)
+                sampling: parameters.sampling)
             let summary = try await self.backends.generate(inference, on: route) { token in
                 if let chunk = partials.append(token) {
                     self.send(feedback: .partial, content: chunk, to: reference)

@@ -1,22 +1,25 @@
+public import Backends
 import Foundation
 public import NostrCore
 public import PylonBasics
 
-/// The params of a job that pylon acts on.
+/// The params of a job that pylon acts on; `parameters.maxTokens` reads `parameters.sampling.maxTokens`.
+@dynamicMemberLookup
 public struct JobParameters: Sendable, Equatable {
     public var model: String?
-    public var maxTokens: Int?
-    public var temperature: Double?
-    public var topP: Double?
-    public var topK: Int?
-    public var frequencyPenalty: Double?
-    public var stop: [String] = []
+    /// What the backend is asked for.
+    public var sampling = Sampling()
     /// Translation (5002): the target language.
     public var language: String?
     /// Summarization (5001): how long.
     public var length: String?
 
     public init() {}
+
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<Sampling, Value>) -> Value {
+        get { sampling[keyPath: keyPath] }
+        set { sampling[keyPath: keyPath] = newValue }
+    }
 }
 
 /// What this provider serves of a NIP-90 request (SPEC §8): the inputs it can resolve and the

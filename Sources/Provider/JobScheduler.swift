@@ -372,6 +372,16 @@ public final class JobScheduler: Sendable {
         }
     }
 
+    /// Whether a caller waits in ``next()`` for a slot and a job.
+    public var isAwaitingWork: Bool {
+        state.withLock { $0.waiter != nil }
+    }
+
+    /// How many callers wait in ``waitForChange(from:)``.
+    public var changeWatchers: Int {
+        state.withLock { $0.change }.waiterCount
+    }
+
     /// Returns once the set of jobs in flight differs from `version` (at once if it does), the
     /// scheduler closes, or the task is cancelled.
     public func waitForChange(from version: Int) async {

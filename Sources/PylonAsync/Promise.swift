@@ -51,6 +51,12 @@ public final class Promise<Value: Sendable>: Sendable {
         return value as? Value
     }
 
+    /// How many tasks wait for the value now (for snapshots and tests that must know a waiter is
+    /// in place before they act).
+    @inlinable public var waiterCount: Int {
+        state.withLock { $0.waits.count }
+    }
+
     /// Waits for the value; nil when the task is cancelled first.
     @inlinable public func wait() async -> Value? {
         await wait(token: state.withLock { $0.start() })

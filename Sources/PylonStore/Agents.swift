@@ -35,9 +35,9 @@ extension PylonStore {
                 ])
             return try tx.journal(
                 JournalKind.agentCreated,
-                J.object([
+                StoreJSON.object([
                     "name": .string(agent.name), "pubkey": .string(agent.pubkey.hex), "state": .string(agent.state.rawValue),
-                    "goal": .string(agent.goal), "heartbeat_secs": J.int(agent.heartbeatSecs),
+                    "goal": .string(agent.goal), "heartbeat_secs": StoreJSON.int(agent.heartbeatSecs),
                     "tick_budget_msats": .integer(agent.tickBudgetMsats),
                 ]))
         }
@@ -50,7 +50,7 @@ extension PylonStore {
         try write("start agent \(name)") { tx in
             let from = try Self.requireAgent(tx.db, name, to: "start")
             try tx.execute("UPDATE agents SET state = 'active', updated_at = ? WHERE name = ?", [tx.nowText, name])
-            return try tx.journal(.agentStarted, J.object(["name": .string(name), "from": .string(from.rawValue)]))
+            return try tx.journal(.agentStarted, StoreJSON.object(["name": .string(name), "from": .string(from.rawValue)]))
         }
     }
 
@@ -65,7 +65,7 @@ extension PylonStore {
             }
             try tx.execute("UPDATE agents SET state = 'stopped', updated_at = ? WHERE name = ?", [tx.nowText, name])
             return try tx.journal(
-                .agentStopped, J.object(["name": .string(name), "from": .string(from.rawValue), "reason": .string(reason)]))
+                .agentStopped, StoreJSON.object(["name": .string(name), "from": .string(from.rawValue), "reason": .string(reason)]))
         }
     }
 
@@ -80,7 +80,7 @@ extension PylonStore {
             try tx.execute("UPDATE agents SET state = ?, updated_at = ? WHERE name = ?", [state.rawValue, tx.nowText, name])
             return try tx.journal(
                 JournalKind.agentStateChanged,
-                J.object([
+                StoreJSON.object([
                     "name": .string(name), "from": .string(from.rawValue), "to": .string(state.rawValue), "reason": .string(reason),
                 ]))
         }
@@ -109,11 +109,11 @@ extension PylonStore {
             try tx.execute("UPDATE agents SET updated_at = ? WHERE name = ?", [tx.nowText, tick.agentName])
             return try tx.journal(
                 JournalKind.agentTicked,
-                J.object([
-                    "name": .string(tick.agentName), "tick_id": .integer(tickID), "started_at": J.time(startedAt),
-                    "duration_ms": J.int(tick.durationMs), "prompt_tokens": J.int(tick.promptTokens),
-                    "completion_tokens": J.int(tick.completionTokens), "cost_msats": .integer(tick.costMsats),
-                    "outcome": .string(tick.outcome), "note": J.text(tick.note),
+                StoreJSON.object([
+                    "name": .string(tick.agentName), "tick_id": .integer(tickID), "started_at": StoreJSON.time(startedAt),
+                    "duration_ms": StoreJSON.int(tick.durationMs), "prompt_tokens": StoreJSON.int(tick.promptTokens),
+                    "completion_tokens": StoreJSON.int(tick.completionTokens), "cost_msats": .integer(tick.costMsats),
+                    "outcome": .string(tick.outcome), "note": StoreJSON.text(tick.note),
                 ]))
         }
     }
@@ -127,7 +127,7 @@ extension PylonStore {
                 try Int.fetchOne(tx.db.cachedStatement(sql: "SELECT count(*) FROM tick_history WHERE agent_name = ?"), arguments: [name])
                 ?? 0
             try tx.execute("DELETE FROM agents WHERE name = ?", [name])
-            return try tx.journal(.agentDeleted, J.object(["name": .string(name), "ticks": J.int(ticks)]))
+            return try tx.journal(.agentDeleted, StoreJSON.object(["name": .string(name), "ticks": StoreJSON.int(ticks)]))
         }
     }
 

@@ -13,14 +13,7 @@ extension PylonStore {
     public func saveBuyerJob(_ job: BuyerJob) throws(PylonStoreError) -> BuyerJob {
         try Self.validate(job)
         return try write("save buyer job \(job.id)") { tx in
-            var saved = job
-            saved.createdAt = RFC3339.rounded(job.createdAt)
-            saved.updatedAt = tx.now
-            saved.feedback = job.feedback.map {
-                var item = $0
-                item.time = RFC3339.rounded($0.time)
-                return item
-            }
+            let saved = Self.stamped(job, now: tx.now)
             try Self.upsert(saved, into: tx.db)
             return saved
         }
@@ -39,16 +32,19 @@ extension PylonStore {
             try change(&job)
             guard job.id == id else { throw PylonStoreError(.invalidArgument, "buyer job \(id): its id cannot change") }
             try Self.validate(job)
-            job.createdAt = RFC3339.rounded(job.createdAt)
-            job.updatedAt = tx.now
-            job.feedback = job.feedback.map {
-                var item = $0
-                item.time = RFC3339.rounded($0.time)
-                return item
-            }
+            job = Self.stamped(job, now: tx.now)
             try Self.upsert(job, into: tx.db)
             return job
         }
+    }
+
+    /// `job` as it is saved: its times to the millisecond, as they read back, and updated now.
+    static func stamped(_ job: BuyerJob, now: Date) -> BuyerJob {
+        var saved = job
+        saved.createdAt = RFC3339.rounded(job.createdAt)
+        saved.updatedAt = now
+        for index in saved.feedback.indices { saved.feedback[index].time = RFC3339.rounded(saved.feedback[index].time) }
+        return saved
     }
 
     /// One buyer job, or nil.
@@ -102,7 +98,7 @@ extension PylonStore {
                 """)
         let values: [(any DatabaseValueConvertible)?] = [
             job.id.hex, Int64(job.kind.rawValue), job.provider?.hex, job.prompt, job.params.serialized, job.bidMsats, job.encrypted,
-            J.strings(job.relays).serialized, job.status.rawValue, job.result, job.resultEventID?.hex, job.answeredBy?.hex,
+            StoreJSON.strings(job.relays).serialized, job.status.rawValue, job.result, job.resultEventID?.hex, job.answeredBy?.hex,
             JSON.array(job.feedback.map(\.json)).serialized, job.amountPaidMsats, job.error, RFC3339.string(from: job.createdAt),
             RFC3339.string(from: job.updatedAt),
         ]
@@ -147,9 +143,9 @@ extension BuyerJob {
 
 extension BuyerFeedback {
     var json: JSON {
-        J.object([
-            "status": .string(status.rawValue), "provider": J.text(provider?.hex), "message": J.text(message),
-            "amount_msats": J.int(amountMsats), "bolt11": J.text(bolt11), "time": J.time(time),
+        StoreJSON.object([
+            "status": .string(status.rawValue), "provider": StoreJSON.text(provider?.hex), "message": StoreJSON.text(message),
+            "amount_msats": StoreJSON.int(amountMsats), "bolt11": StoreJSON.text(bolt11), "time": StoreJSON.time(time),
         ])
     }
 

@@ -75,23 +75,23 @@ extension PylonStore {
             .init("kind", .integer(Int64(request.kind.rawValue))),
             .init("customer", .string(request.pubkey.hex)),
             .init("status", .string(status.rawValue)),
-            .init("requested_model", J.text(job.requestedModel)),
+            .init("requested_model", StoreJSON.text(job.requestedModel)),
             .init("input", .string(job.input)),
-            .init("input_bytes", J.int(job.inputBytes)),
+            .init("input_bytes", StoreJSON.int(job.inputBytes)),
             .init("params", job.params),
-            .init("bid_msats", J.int(job.bidMsats)),
+            .init("bid_msats", StoreJSON.int(job.bidMsats)),
             .init("price_msats", .integer(job.priceMsats)),
             .init("encrypted", .bool(job.encrypted)),
-            .init("relays", J.strings(job.relays)),
-            .init("priority", J.int(job.priority)),
-            .init("received_at", J.time(receivedAt)),
+            .init("relays", StoreJSON.strings(job.relays)),
+            .init("priority", StoreJSON.int(job.priority)),
+            .init("received_at", StoreJSON.time(receivedAt)),
         ]
         // The request goes last, and its text is written once (Event's own writer gives the same
         // bytes as serializing its JSON value) for both the journal and the row.
         var text = JSON.object(members).serialized
         text.removeLast()
         text += #","request":"# + requestText + "}"
-        members.append(.init("request", J.event(request)))
+        members.append(.init("request", StoreJSON.event(request)))
         let data = JSON.object(members)
         return try write("admit job \(id)") { tx in
             try tx.execute(
@@ -174,7 +174,7 @@ extension PylonStore {
 
     /// `job.started`'s data.
     static func started(_ id: String, _ start: JobStart) -> JSON {
-        J.object(["id": .string(id), "model": .string(start.model), "backend": .string(start.backend)])
+        StoreJSON.object(["id": .string(id), "model": .string(start.model), "backend": .string(start.backend)])
     }
 
     /// `running` → `completed` with the result's metadata; appends `job.completed`, and when the
@@ -193,13 +193,13 @@ extension PylonStore {
             throw PylonStoreError(.invalidArgument, "job \(id): the payment with its result names another job, \(given)")
         }
         earning?.jobID = jobID
-        let data = J.object([
+        let data = StoreJSON.object([
             "id": .string(id),
             "result_event_id": .string(completion.resultEventID.hex),
-            "prompt_tokens": J.int(completion.promptTokens),
-            "completion_tokens": J.int(completion.completionTokens),
-            "output_bytes": J.int(completion.outputBytes),
-            "duration_ms": J.int(completion.durationMs),
+            "prompt_tokens": StoreJSON.int(completion.promptTokens),
+            "completion_tokens": StoreJSON.int(completion.completionTokens),
+            "output_bytes": StoreJSON.int(completion.outputBytes),
+            "duration_ms": StoreJSON.int(completion.durationMs),
         ])
         return try write("complete job \(id)") { tx in
             try tx.execute(
@@ -244,7 +244,7 @@ extension PylonStore {
             try tx.execute(
                 "UPDATE jobs SET status = 'queued', model = NULL, backend = NULL, started_at = NULL WHERE id = ?", [id])
             return try tx.journal(
-                .jobRequeued, J.object(["id": .string(id), "reason": .string(reason), "from": .string(from.status.rawValue)]))
+                .jobRequeued, StoreJSON.object(["id": .string(id), "reason": .string(reason), "from": .string(from.status.rawValue)]))
         }
     }
 
@@ -256,7 +256,7 @@ extension PylonStore {
         return try write("\(verb) job \(id)") { tx in
             let from = try Self.requireJob(tx, id, to: verb, allowed: [.queued, .awaitingPayment, .running])
             try Self.finishJob(tx, id, status: status, reason: reason)
-            return try tx.journal(kind, J.object(["id": .string(id), "reason": .string(reason), "from": .string(from.status.rawValue)]))
+            return try tx.journal(kind, StoreJSON.object(["id": .string(id), "reason": .string(reason), "from": .string(from.status.rawValue)]))
         }
     }
 
@@ -334,7 +334,7 @@ extension PylonStore {
         let values: [(any DatabaseValueConvertible)?] = [
             job.id.hex, Int64(job.kind.rawValue), job.customer.hex, job.status.rawValue, job.requestedModel, job.model,
             job.backend, job.input, job.inputBytes, job.params.serialized, job.bidMsats, job.priceMsats, job.encrypted,
-            job.request, J.strings(job.relays).serialized, job.priority, job.arrival, RFC3339.string(from: job.receivedAt),
+            job.request, StoreJSON.strings(job.relays).serialized, job.priority, job.arrival, RFC3339.string(from: job.receivedAt),
             RFC3339.string(from: job.admittedAt), job.startedAt.map(RFC3339.string(from:)), job.finishedAt.map(RFC3339.string(from:)),
             job.promptTokens, job.completionTokens, job.outputBytes, job.durationMs, job.resultEventID?.hex, job.error,
         ]

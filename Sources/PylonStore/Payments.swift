@@ -33,9 +33,9 @@ extension PylonStore {
             try Self.insert(row, into: tx.db)
             return try tx.journal(
                 JournalKind.invoiceCreated,
-                J.object([
-                    "payment_hash": .string(hash), "job_id": J.text(invoice.jobID?.hex), "bolt11": .string(invoice.bolt11),
-                    "amount_msats": .integer(invoice.amountMsats), "expires_at": J.time(expiresAt),
+                StoreJSON.object([
+                    "payment_hash": .string(hash), "job_id": StoreJSON.text(invoice.jobID?.hex), "bolt11": .string(invoice.bolt11),
+                    "amount_msats": .integer(invoice.amountMsats), "expires_at": StoreJSON.time(expiresAt),
                 ]))
         }
     }
@@ -80,7 +80,7 @@ extension PylonStore {
             try tx.execute("UPDATE invoices SET state = 'expired' WHERE payment_hash = ?", [paymentHash])
             var records = [
                 try tx.journal(
-                    .invoiceExpired, J.object(["payment_hash": .string(paymentHash), "job_id": J.text(invoice.jobID?.hex)]))
+                    .invoiceExpired, StoreJSON.object(["payment_hash": .string(paymentHash), "job_id": StoreJSON.text(invoice.jobID?.hex)]))
             ]
             if let jobID = invoice.jobID?.hex,
                 let status = try String.fetchOne(tx.db.cachedStatement(sql: "SELECT status FROM jobs WHERE id = ?"), arguments: [jobID]),
@@ -90,7 +90,7 @@ extension PylonStore {
                 records.append(
                     try tx.journal(
                         JournalKind.jobFailed,
-                        J.object(["id": .string(jobID), "reason": .string(reason), "from": .string(JobStatus.awaitingPayment.rawValue)])))
+                        StoreJSON.object(["id": .string(jobID), "reason": .string(reason), "from": .string(JobStatus.awaitingPayment.rawValue)])))
             }
             return records
         }
@@ -245,10 +245,10 @@ extension PylonStore {
         }
         return try tx.journal(
             JournalKind.paymentReceived,
-            J.object([
-                "earning_id": .integer(earningID), "job_id": J.text(earning.jobID?.hex), "amount_msats": .integer(earning.amountMsats),
-                "source": .string(earning.source.rawValue), "payment_hash": J.text(earning.paymentHash), "invoice": .bool(invoice),
-                "job_status": J.text(released?.rawValue),
+            StoreJSON.object([
+                "earning_id": .integer(earningID), "job_id": StoreJSON.text(earning.jobID?.hex), "amount_msats": .integer(earning.amountMsats),
+                "source": .string(earning.source.rawValue), "payment_hash": StoreJSON.text(earning.paymentHash), "invoice": .bool(invoice),
+                "job_status": StoreJSON.text(released?.rawValue),
             ]))
     }
 

@@ -259,51 +259,31 @@ final class WriteContext {
 
 /// The subscribers to "the journal grew", fed by the store's own commits.
 final class JournalSignals: Sendable {
-    private struct State {
-        var nextID = 0
-        var subscribers: [Int: AsyncStream<Int64>.Continuation] = [:]
-        var finished = false
-    }
-
     /// Guards the subscriber table; continuations are called outside it, since finishing one runs
     /// its termination handler, which takes the lock again.
-    private let state = Mutex(State())
+    private let subscribers = Mutex(Registrations<AsyncStream<Int64>.Continuation>())
 
     /// A stream of the journal's last `seq` after each commit that appended entries; only the
     /// newest value is buffered, so a slow reader loses nothing but intermediate wake-ups.
     func subscribe() -> AsyncStream<Int64> {
         let (stream, continuation) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(1))
-        let id: Int? = state.withLock { state in
-            guard !state.finished else { return nil }
-            let id = state.nextID
-            state.nextID += 1
-            state.subscribers[id] = continuation
-            return id
-        }
-        guard let id else {
+        guard let id = subscribers.withLock({ $0.add(continuation) }) else {
             continuation.finish()
             return stream
         }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+            _ = self?.subscribers.withLock { $0.remove(id) }
         }
         return stream
     }
 
-    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    var subscriberCount: Int { subscribers.withLock { $0.count } }
 
     func publish(_ seq: Int64) {
-        let subscribers = state.withLock { Array($0.subscribers.values) }
-        for continuation in subscribers { continuation.yield(seq) }
+        for continuation in subscribers.withLock({ $0.all }) { continuation.yield(seq) }
     }
 
     func finish() {
-        let subscribers = state.withLock { state in
-            state.finished = true
-            let all = Array(state.subscribers.values)
-            state.subscribers.removeAll()
-            return all
-        }
-        for continuation in subscribers { continuation.finish() }
+        for continuation in subscribers.withLock({ $0.close() }) { continuation.finish() }
     }
 }

@@ -108,12 +108,12 @@ struct RowReader {
 
     mutating func json() throws -> JSON {
         let column = "\(table).\(columnName)"
-        return try J.parse(try text(), column: column)
+        return try StoreJSON.parse(try text(), column: column)
     }
 
     mutating func strings() throws -> [String] {
         let column = "\(table).\(columnName)"
-        return try J.parseStrings(try text(), column: column)
+        return try StoreJSON.parseStrings(try text(), column: column)
     }
 
     mutating func enumeration<E: RawRepresentable>(_ type: E.Type) throws -> E where E.RawValue == String {

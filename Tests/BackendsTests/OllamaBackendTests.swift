@@ -76,12 +76,7 @@ struct OllamaBackendTests {
                         ChatMessage(role: .user, content: prompt),
                     ],
                     model: "mock-model",
-                    maxTokens: 5,
-                    temperature: 0.25,
-                    topP: 0.9,
-                    topK: 40,
-                    frequencyPenalty: 0.5,
-                    stop: ["\n\n", "END"]
+                    sampling: Sampling(maxTokens: 5, temperature: 0.25, topP: 0.9, topK: 40, frequencyPenalty: 0.5, stop: ["\n\n", "END"])
                 )
                 let result = try await backend.complete(request)
                 #expect(result.finishReason == .length)

@@ -63,7 +63,7 @@ struct OpenAIBackendTests {
         try await withMockServer({ $0.forceNonStreaming = true }) { server in
             try await withClient { client in
                 let backend = OpenAIBackend(flavor: .openai, baseURL: server.baseURL, client: client, timeouts: testTimeouts)
-                let result = try await backend.complete(InferenceRequest(prompt: prompt, model: "mock-model", maxTokens: 3))
+                let result = try await backend.complete(InferenceRequest(prompt: prompt, model: "mock-model", sampling: Sampling(maxTokens: 3)))
                 #expect(result.text == MockLLMServer.expectedText(prompt: prompt, count: 3))
                 #expect(result.finishReason == .length)
                 #expect(result.completionTokens == 3)
@@ -80,12 +80,7 @@ struct OpenAIBackendTests {
                 let request = InferenceRequest(
                     prompt: prompt,
                     model: "mock-model",
-                    maxTokens: 4,
-                    temperature: 0.7,
-                    topP: 0.95,
-                    topK: 20,
-                    frequencyPenalty: 1.25,
-                    stop: ["###"]
+                    sampling: Sampling(maxTokens: 4, temperature: 0.7, topP: 0.95, topK: 20, frequencyPenalty: 1.25, stop: ["###"])
                 )
                 let result = try await backend.complete(request)
                 #expect(result.finishReason == .length)

@@ -45,12 +45,7 @@ struct RealLLMTests {
                     ChatMessage(role: .system, content: "You answer in one short sentence."),
                     ChatMessage(role: .user, content: "What is the capital of France?"),
                 ],
-                maxTokens: 32,
-                temperature: 0,
-                topP: 0.9,
-                topK: 40,
-                frequencyPenalty: 0.1,
-                stop: ["\n\n"]
+                sampling: Sampling(maxTokens: 32, temperature: 0, topP: 0.9, topK: 40, frequencyPenalty: 0.1, stop: ["\n\n"])
             )
             let collected = await collect(registry.stream(request))
             #expect(collected.error == nil, "\(collected.error?.message ?? "")")
@@ -69,7 +64,7 @@ struct RealLLMTests {
     func length() async throws {
         try await withRegistry(configuration()) { registry in
             await registry.detectNow()
-            let result = try await registry.complete(InferenceRequest(prompt: "Count from 1 to 100.", maxTokens: 5, temperature: 0))
+            let result = try await registry.complete(InferenceRequest(prompt: "Count from 1 to 100.", sampling: Sampling(maxTokens: 5, temperature: 0)))
             #expect(result.finishReason == .length)
             #expect(result.completionTokens <= 6)
         }
@@ -89,13 +84,13 @@ struct RealLLMTests {
         try await withRegistry(configuration()) { registry in
             await registry.detectNow()
             var pieces = 0
-            for try await event in registry.stream(InferenceRequest(prompt: "Write a long story about a lighthouse.", maxTokens: 200)) {
+            for try await event in registry.stream(InferenceRequest(prompt: "Write a long story about a lighthouse.", sampling: Sampling(maxTokens: 200))) {
                 if case .token = event { pieces += 1 }
                 if pieces == 3 { break }
             }
             #expect(pieces == 3)
             // The server is still usable afterwards.
-            let result = try await registry.complete(InferenceRequest(prompt: "Say hi.", maxTokens: 8, temperature: 0))
+            let result = try await registry.complete(InferenceRequest(prompt: "Say hi.", sampling: Sampling(maxTokens: 8, temperature: 0)))
             #expect(!result.text.isEmpty)
         }
     }

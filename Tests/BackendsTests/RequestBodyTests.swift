@@ -17,7 +17,9 @@ struct RequestBodyTests {
     func openAI() throws {
         let request = InferenceRequest(
             messages: [ChatMessage(role: .system, content: "be brief"), ChatMessage(role: .user, content: Self.awkward)],
-            model: "llama3.2", maxTokens: 64, temperature: 0.7, topP: 1, topK: 40, frequencyPenalty: -0.5, stop: ["\n\n", "END"])
+            model: "llama3.2",
+            sampling: Sampling(maxTokens: 64, temperature: 0.7, topP: 1, topK: 40, frequencyPenalty: -0.5, stop: ["\n\n", "END"])
+        )
         let body = try object(OpenAIWire.ChatRequest(request, includeTopK: true).encoded())
         #expect(body["model"] as? String == "llama3.2")
         let messages = try #require(body["messages"] as? [[String: String]])
@@ -40,7 +42,9 @@ struct RequestBodyTests {
     @Test("an Ollama body puts the sampling parameters in options, and leaves options out when none is set")
     func ollama() throws {
         let request = InferenceRequest(
-            messages: [ChatMessage(role: .user, content: Self.awkward)], maxTokens: 8, temperature: 0.25, topK: 5, stop: ["x"])
+            messages: [ChatMessage(role: .user, content: Self.awkward)],
+            sampling: Sampling(maxTokens: 8, temperature: 0.25, topK: 5, stop: ["x"])
+        )
         let body = try object(OllamaWire.ChatRequest(request, model: "qwen").encoded())
         #expect(body["model"] as? String == "qwen")
         #expect((body["messages"] as? [[String: String]])?.first?["content"] == Self.awkward)

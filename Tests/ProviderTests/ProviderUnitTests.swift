@@ -3,6 +3,7 @@ import Foundation
 import NostrCore
 import Provider
 import PylonBasics
+import PylonTestSupport
 import Testing
 
 private let customer = Keypair(SecretKey.generate())
@@ -241,7 +242,7 @@ struct SchedulerTests {
         guard let spare = mustReserve(scheduler, "a slot freed up: it can be reserved") else { return }
         try scheduler.enqueue(item("queued-4"))
         async let fourth = scheduler.next()
-        try await Task.sleep(for: .milliseconds(20))
+        #expect(await awaitCondition { scheduler.isAwaitingWork }, "next() waits: the spare slot is reserved")
         scheduler.release(spare)
         #expect(await fourth?.item.id == "queued-4")
     }
@@ -287,7 +288,7 @@ struct SchedulerTests {
         // A version that is already stale returns at once.
         await scheduler.waitForChange(from: version - 1)
         let woke = Task { await scheduler.waitForChange(from: version); return ContinuousClock.now }
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await awaitCondition { scheduler.changeWatchers == 1 })
         let enqueuedAt = ContinuousClock.now
         try scheduler.enqueue(item("a"))
         #expect(await woke.value >= enqueuedAt)
@@ -295,7 +296,7 @@ struct SchedulerTests {
         // Nothing changes: it keeps waiting, until close.
         let (current, _) = scheduler.inFlight()
         let waiting = Task { await scheduler.waitForChange(from: current); return ContinuousClock.now }
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await awaitCondition { scheduler.changeWatchers == 1 })
         let closedAt = ContinuousClock.now
         scheduler.close()
         #expect(await waiting.value >= closedAt)
@@ -312,12 +313,10 @@ struct SchedulerTests {
             return 1
         }
         guard case .timedOut = slow else { Issue.record("expected a timeout, got \(slow)"); return }
+        // Cancelled while the work runs: the work cancels and then waits for far longer.
         let control = JobControl()
-        Task {
-            try await Task.sleep(for: .milliseconds(50))
-            control.cancel("the customer changed their mind")
-        }
         let cancelled = await JobScheduler.race(control, timeout: .seconds(30)) {
+            control.cancel("the customer changed their mind")
             try await Task.sleep(for: .seconds(30))
             return 1
         }

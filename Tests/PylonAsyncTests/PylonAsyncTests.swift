@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import PylonAsync
+import PylonTestSupport
 import Synchronization
 import Testing
 
@@ -11,7 +12,8 @@ struct LoopTimerTests {
         let start = ContinuousClock.now
         let fired = Promise<(ContinuousClock.Instant, Bool)>()
         let count = Mutex(0)
-        LoopTimer.after(.milliseconds(30)) {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        LoopTimer.after(.milliseconds(30), on: loop) {
             count.withLock { $0 += 1 }
             fired.fulfill((.now, MultiThreadedEventLoopGroup.singleton.any().inEventLoop))
         }
@@ -21,19 +23,26 @@ struct LoopTimerTests {
             #expect(at - start >= .milliseconds(30))
             #expect(onLoop)
         }
-        try? await Task.sleep(for: .milliseconds(50))
+        // End marker: a later timer on the same loop; timers of one loop fire in deadline order.
+        let marker = Promise<Void>()
+        LoopTimer.after(.milliseconds(30), on: loop) { marker.fulfill(()) }
+        #expect(await marker.wait(timeout: .seconds(5)) != nil)
         #expect(count.withLock { $0 } == 1)
     }
 
     @Test("a cancelled timer never fires; a deadline in the past fires at once")
     func cancel() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
         let fired = Mutex(false)
-        let timer = LoopTimer.after(.milliseconds(20)) { fired.withLock { $0 = true } }
+        let timer = LoopTimer.after(.milliseconds(20), on: loop) { fired.withLock { $0 = true } }
         timer.cancel()
         let past = Promise<Void>()
-        LoopTimer.at(.now - .seconds(1)) { past.fulfill(()) }
+        LoopTimer.at(.now - .seconds(1), on: loop) { past.fulfill(()) }
         #expect(await past.wait(timeout: .seconds(5)) != nil)
-        try await Task.sleep(for: .milliseconds(60))
+        // End marker: a timer due after the cancelled one, on the same loop, fires after it would have.
+        let marker = Promise<Void>()
+        LoopTimer.after(.milliseconds(40), on: loop) { marker.fulfill(()) }
+        #expect(await marker.wait(timeout: .seconds(5)) != nil)
         #expect(fired.withLock { $0 } == false)
     }
 }
@@ -61,7 +70,7 @@ struct PromiseTests {
         let promise = Promise<Int>()
         async let a = promise.wait()
         async let b = promise.wait(timeout: .seconds(10))
-        try? await Task.sleep(for: .milliseconds(10))
+        #expect(await awaitCondition { promise.waiterCount == 2 })
         #expect(promise.fulfill(1))
         #expect(!promise.fulfill(2))
         #expect(await a == 1)
@@ -99,7 +108,7 @@ struct PromiseTests {
         #expect(ContinuousClock.now - start >= .milliseconds(20))
         let none = Promise<Int?>()
         async let waitingForNone = none.wait()
-        try? await Task.sleep(for: .milliseconds(5))
+        #expect(await awaitCondition { none.waiterCount == 1 })
         #expect(none.fulfill(nil))
         #expect(await waitingForNone == .some(nil))
         #expect(none.current == .some(nil))
@@ -141,7 +150,7 @@ struct PromiseTests {
     func cancellation() async {
         let promise = Promise<Int>()
         let task = Task { await promise.wait() }
-        try? await Task.sleep(for: .milliseconds(10))
+        #expect(await awaitCondition { promise.waiterCount == 1 })
         task.cancel()
         #expect(await task.value == nil)
         let cancelledFirst = Task {

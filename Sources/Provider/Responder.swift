@@ -1,16 +1,6 @@
 public import NostrCore
 public import PylonBasics
 
-/// Why a response could not be made.
-public typealias ResponseError = PylonError<ResponseErrorCode>
-
-public enum ResponseErrorCode: String, PylonErrorCode {
-    /// Larger than relays accept, even after trimming.
-    case tooLarge = "too_large"
-    /// The request was encrypted and the answer could not be.
-    case encryptionFailed = "encryption_failed"
-}
-
 /// Builds and signs the provider's answers to one request (NIP-90 §4.3, §4.4): feedback and the
 /// result, encrypted with the request's scheme when it was encrypted, and sized for relays.
 public struct Responder: Sendable {

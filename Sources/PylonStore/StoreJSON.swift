@@ -2,8 +2,9 @@ import Foundation
 import NostrCore
 import PylonBasics
 
-/// Builders for journal data and JSON columns, so each entry reads as its list of members.
-enum J {
+/// How the store writes values into JSON (journal data, JSON columns) and reads JSON columns back,
+/// so that each entry reads as its list of members.
+enum StoreJSON {
     static func object(_ members: KeyValuePairs<String, JSON>) -> JSON {
         .object(members.map { JSON.Member($0.key, $0.value) })
     }
