@@ -4,4 +4,5 @@
 #include <secp256k1_extrakeys.h>
 #include <secp256k1_schnorrsig.h>
 #include <secp256k1_ecdh.h>
+#include <secp256k1_recovery.h>
 #endif

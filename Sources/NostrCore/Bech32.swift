@@ -43,6 +43,16 @@ public enum Bech32 {
     /// Decodes text into its human-readable part and 8-bit data; throws on a bad checksum, mixed
     /// case, characters outside the charset, non-zero padding or a length over the limit.
     public static func decode(_ text: String) throws(NostrError) -> (hrp: String, data: [UInt8]) {
+        let (hrp, words) = try decodeWords(text, maxLength: maxLength)
+        guard let data = convertBits(words, from: 5, to: 8, pad: false) else {
+            throw NostrError(.invalidBech32, "bech32 data has invalid padding")
+        }
+        return (String(decoding: hrp, as: UTF8.self), data)
+    }
+
+    /// Decodes text into its human-readable part (lower case) and its 5-bit words, checksum
+    /// removed: the form BOLT #11 reads, whose fields are counted in words.
+    static func decodeWords(_ text: String, maxLength: Int) throws(NostrError) -> (hrp: [UInt8], words: [UInt8]) {
         let bytes = Array(text.utf8)
         guard bytes.count <= maxLength else { throw NostrError(.invalidBech32, "bech32 text is longer than \(maxLength) characters") }
         guard bytes.count >= 8 else { throw NostrError(.invalidBech32, "bech32 text is too short") }
@@ -67,10 +77,7 @@ public enum Bech32 {
             values.append(UInt8(v))
         }
         guard polymod(expand(hrp) + values) == 1 else { throw NostrError(.invalidBech32, "bech32 checksum does not match") }
-        guard let data = convertBits(Array(values.dropLast(6)), from: 5, to: 8, pad: false) else {
-            throw NostrError(.invalidBech32, "bech32 data has invalid padding")
-        }
-        return (String(decoding: hrp, as: UTF8.self), data)
+        return (hrp, Array(values.dropLast(6)))
     }
 
     /// Regroups bits (8→5 with padding to encode, 5→8 strictly to decode).

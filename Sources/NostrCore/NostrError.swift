@@ -23,4 +23,6 @@ public enum NostrErrorCode: String, PylonErrorCode {
     case invalidID = "invalid_id", invalidSignature = "invalid_signature", invalidKey = "invalid_key"
     /// A ciphertext that does not decrypt, a plaintext that cannot be encrypted (NIP-04, NIP-44).
     case decryptionFailed = "decryption_failed", encryptionFailed = "encryption_failed"
+    /// A Lightning invoice (BOLT #11) that does not decode or whose signature does not check.
+    case invalidInvoice = "invalid_invoice"
 }

@@ -53,4 +53,10 @@ public enum TestPaths {
     public static func vectorJSON(_ name: String) throws -> Any {
         try JSONSerialization.jsonObject(with: vector(name))
     }
+
+    /// A vector file kept in this repository (`Tests/Vectors/`), parsed as JSON: vectors taken from
+    /// a specification that `../shared/vectors` does not hold; each file says where it comes from.
+    public static func repositoryVectorJSON(_ name: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: packageRoot.appending(path: "Tests/Vectors/\(name)")))
+    }
 }
