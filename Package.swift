@@ -157,6 +157,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Payments: the NIP-47 wallet client (invoices, payments, notifications) over relays.
+        .target(
+            name: "Payments",
+            dependencies: [
+                "NostrCore", "PylonBasics", "PylonAsync", "RelayPool",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The buyer: NIP-90 requests, their feedback and results, provider discovery.
         .target(
             name: "Buyer",
@@ -190,6 +201,7 @@ let package = Package(
             name: "CLI",
             dependencies: [
                 "Daemon",
+                "Payments",
                 "PylonBasics",
                 "Buyer",
                 "ControlProtocol",
@@ -282,6 +294,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaymentsTests",
+            dependencies: [
+                "Payments", "NostrCore", "PylonBasics", "RelayPool", "PylonTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

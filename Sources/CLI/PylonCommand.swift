@@ -16,7 +16,7 @@ public struct PylonCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, IdentityCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, ReloadCommand.self,
             JobsCommand.self, EarningsCommand.self, EventsCommand.self, DoctorCommand.self, InferCommand.self,
-            JobCommand.self, DaemonEntryCommand.self,
+            JobCommand.self, WalletCommand.self, DaemonEntryCommand.self,
         ]
     )
 
@@ -34,13 +34,13 @@ public struct PylonCommand: AsyncParsableCommand {
     }
 }
 
-/// Options every command accepts.
 /// `--json` for the commands whose JSON is one document of their data.
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON document.")
     var json = false
 }
 
+/// Options every command accepts.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Keep every file in this directory (overrides PYLON_HOME).", valueName: "dir"))
     var home: String?

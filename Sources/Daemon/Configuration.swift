@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NostrCore
 
 /// The daemon's configuration (`config.toml`, SPEC §4): a plain value with every default filled in.
 ///
@@ -114,10 +115,13 @@ public struct PylonConfiguration: Sendable, Equatable {
         public var nwc: Secret?
         /// A file holding the URI; relative paths are resolved against the config file's directory.
         public var nwcFile: String?
+        /// How long a priced job's invoice may stay unpaid; then the job is closed with an error.
+        public var invoiceExpirySecs: Int
 
-        public init(nwc: Secret? = nil, nwcFile: String? = nil) {
+        public init(nwc: Secret? = nil, nwcFile: String? = nil, invoiceExpirySecs: Int = 600) {
             self.nwc = nwc
             self.nwcFile = nwcFile
+            self.invoiceExpirySecs = invoiceExpirySecs
         }
 
         public var isConfigured: Bool { nwc != nil || nwcFile != nil }
@@ -210,25 +214,13 @@ enum ListenAddress {
     }
 }
 
-/// The shape check for `nostr+walletconnect://<64 hex>?relay=...&secret=<64 hex>` (NIP-47). The
-/// wallet client parses it fully; this only catches a wrong value early, without ever echoing it.
+/// The `[wallet]` connection, checked with NIP-47's own parser (NostrCore's `WalletConnectURI`);
+/// the message never echoes the value, which holds the wallet's secret.
 enum NWCURI {
     static let expectation = "expected a nostr+walletconnect:// URI with a 64-hex wallet pubkey, a relay and a 64-hex secret (the value is not shown)"
 
     static func isValid(_ uri: String) -> Bool {
-        let prefix = "nostr+walletconnect://"
-        guard uri.hasPrefix(prefix), let components = URLComponents(string: uri) else { return false }
-        let pubkey = components.host ?? ""
-        guard isHex64(pubkey) else { return false }
-        let items = components.queryItems ?? []
-        let relays = items.filter { $0.name == "relay" }.compactMap(\.value)
-        guard !relays.isEmpty, relays.allSatisfy({ $0.hasPrefix("ws://") || $0.hasPrefix("wss://") }) else { return false }
-        guard let secret = items.first(where: { $0.name == "secret" })?.value, isHex64(secret) else { return false }
-        return true
-    }
-
-    private static func isHex64(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) }
+        (try? WalletConnectURI(parsing: uri)) != nil
     }
 }
 

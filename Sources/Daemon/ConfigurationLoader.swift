@@ -36,7 +36,13 @@ extension PylonConfiguration {
         } catch {
             let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
             if code == Int(ENOENT) || (error as NSError).code == NSFileReadNoSuchFileError {
-                return LoadedConfiguration(configuration: .defaults, warnings: [], file: file, fileExists: false)
+                var configuration = PylonConfiguration.defaults
+                // `pylon wallet connect` keeps the connection next to where the config would be.
+                let connected = file.deletingLastPathComponent().appending(path: PylonPaths.walletFileName)
+                if FileManager.default.fileExists(atPath: connected.path(percentEncoded: false)) {
+                    configuration.wallet.nwcFile = connected.path(percentEncoded: false)
+                }
+                return LoadedConfiguration(configuration: configuration, warnings: [], file: file, fileExists: false)
             }
             let reason = code.map { String(cString: strerror(Int32($0))) } ?? error.localizedDescription
             throw ConfigurationError(.unreadable, file: path, issues: [.init(message: "cannot read the config file: \(reason)")])
@@ -128,7 +134,7 @@ struct ConfigurationReader {
             "max_request_age_secs", "default_model", "announce", "name", "about", "rate_limit_per_minute", "allow_url_inputs",
         ],
         "backends": ["preference", "ollama_url", "llamacpp_url", "openai_url", "openai_api_key_env"],
-        "wallet": ["nwc", "nwc_file"],
+        "wallet": ["nwc", "nwc_file", "invoice_expiry_secs"],
         "http": ["listen"],
         "log": ["level", "format"],
     ]
@@ -170,11 +176,16 @@ struct ConfigurationReader {
             default: break
             }
         }
+        // `pylon wallet connect` keeps the connection next to the config: used when [wallet] names none.
+        let connected = baseDirectory.appending(path: PylonPaths.walletFileName)
+        if !config.wallet.isConfigured, FileManager.default.fileExists(atPath: connected.path(percentEncoded: false)) {
+            config.wallet.nwcFile = connected.path(percentEncoded: false)
+        }
         if config.provider.priceMsats > 0 && !config.wallet.isConfigured && issues.isEmpty {
             issues.append(
                 .init(
                     key: "provider.price_msats", line: locator.line(of: ["provider", "price_msats"]),
-                    message: "a price above 0 needs a wallet to be paid into: set [wallet] nwc or nwc_file, or price_msats = 0"))
+                    message: "a price above 0 needs a wallet to be paid into: run `pylon wallet connect URI`, set [wallet] nwc or nwc_file, or price_msats = 0"))
         }
         return config
     }
@@ -277,6 +288,7 @@ struct ConfigurationReader {
             let url = expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : baseDirectory.appending(path: expanded)
             wallet.nwcFile = url.standardizedFileURL.path(percentEncoded: false)
         }
+        if let v = integer(table, s, "invoice_expiry_secs", 1...86_400, "a number of seconds from 1 to 86400") { wallet.invoiceExpirySecs = v }
         if wallet.nwc != nil && wallet.nwcFile != nil {
             issues.append(
                 .init(

@@ -34,11 +34,13 @@ extension PylonConfiguration {
 
     /// The provider's settings (`[provider]`).
     public var providerConfiguration: ProviderConfiguration {
-        ProviderConfiguration(
+        var configuration = ProviderConfiguration(
             kinds: provider.kinds.map { Kind(UInt16($0)) }, priceMsats: Int64(clamping: provider.priceMsats),
             slots: provider.maxConcurrentJobs, maxQueue: provider.maxQueue, jobTimeout: .seconds(provider.jobTimeoutSecs),
             maxInputBytes: provider.maxInputBytes, maxRequestAge: Int64(provider.maxRequestAgeSecs),
             rateLimitPerMinute: provider.rateLimitPerMinute, allowURLInputs: provider.allowURLInputs, announce: provider.announce,
             name: provider.name, about: provider.about)
+        configuration.invoiceExpirySecs = Int64(wallet.invoiceExpirySecs)
+        return configuration
     }
 }

@@ -15,6 +15,9 @@ public struct PylonPaths: Sendable, Equatable {
 
     public var configFile: URL { configDirectory.appending(path: "config.toml") }
     public var identityFile: URL { configDirectory.appending(path: "identity.mnemonic") }
+    /// The wallet connection `pylon wallet connect` writes (mode 0600), next to the config.
+    public var walletFile: URL { configDirectory.appending(path: Self.walletFileName) }
+    public static let walletFileName = "wallet.nwc"
     public var pidFile: URL { runtimeDirectory.appending(path: "pylon.pid") }
     public var controlSocket: URL { runtimeDirectory.appending(path: "control.sock") }
     public var database: URL { runtimeDirectory.appending(path: "pylon.db") }

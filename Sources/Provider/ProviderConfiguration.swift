@@ -46,6 +46,12 @@ public struct ProviderConfiguration: Sendable, Equatable {
     public var maxEventBytes = 60 * 1024
     /// The longest value of a single-letter tag (strfry refuses longer `i` echoes).
     public var maxTagValueBytes = 1024
+    /// How long a priced job's invoice may stay unpaid (`[wallet].invoice_expiry_secs`).
+    public var invoiceExpirySecs: Int64 = 600
+    /// The first wait before asking the wallet whether an invoice was paid; it doubles up to
+    /// ``paymentCheckMaxInterval``. Notifications, when the wallet sends them, come sooner.
+    public var paymentCheckInterval: Duration = .seconds(1)
+    public var paymentCheckMaxInterval: Duration = .seconds(15)
 
     public init(
         kinds: [Kind] = [5050], priceMsats: Int64 = 0, slots: Int = 2, maxQueue: Int = 64, jobTimeout: Duration = .seconds(120),
