@@ -143,6 +143,7 @@ let package = Package(
             dependencies: [
                 "NostrCore",
                 "PylonBasics",
+                "Payments",
                 "PylonAsync",
                 "RelayPool",
                 "Backends",
@@ -171,7 +172,7 @@ let package = Package(
         // The buyer: NIP-90 requests, their feedback and results, provider discovery.
         .target(
             name: "Buyer",
-            dependencies: ["NostrCore", "PylonBasics", "RelayPool", "PylonStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["NostrCore", "PylonBasics", "Payments", "RelayPool", "PylonStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -179,6 +180,7 @@ let package = Package(
             dependencies: [
                 "NostrCore",
                 "PylonBasics",
+                "Payments",
                 "PylonAsync",
                 "ControlProtocol",
                 "RelayPool",

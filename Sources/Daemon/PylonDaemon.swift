@@ -5,6 +5,7 @@ public import Logging
 import Metrics
 import NIOPosix
 import NostrCore
+import Payments
 import Prometheus
 import Provider
 import PylonAsync
@@ -46,6 +47,8 @@ public final class PylonDaemon: Sendable {
     let backends: BackendRegistry
     /// Provider mode's service; nil in host mode.
     let provider: ProviderService?
+    /// The NWC wallet, when `[wallet]` (or `pylon wallet connect`) names one.
+    let wallet: WalletClient?
     let store: PylonStore
     /// The event loop the daemon's tasks run on (see `EventLoopTaskExecutor`).
     let executor: EventLoopTaskExecutor
@@ -119,10 +122,11 @@ public final class PylonDaemon: Sendable {
             configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"), eventLoopGroup: loop)
         let backends = BackendRegistry(
             configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"), eventLoopGroup: loop)
+        let wallet = try Self.wallet(configuration)
         let provider = options.mode.includesProvider
             ? ProviderService(
                 configuration: configuration.providerConfiguration, keypair: identity.keypair, pool: relayPool, backends: backends,
-                store: store, logger: Logger(label: "pylon.provider"))
+                store: store, wallet: wallet, logger: Logger(label: "pylon.provider"))
             : nil
         let handler = DaemonControlHandler()
         let control = ControlServer(socketPath: options.paths.controlSocket.path, handler: handler, logger: Logger(label: "pylon.control"))
@@ -137,7 +141,7 @@ public final class PylonDaemon: Sendable {
 
         let daemon = PylonDaemon(
             options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
-            provider: provider, store: store, executor: EventLoopTaskExecutor(loop),
+            provider: provider, wallet: wallet, store: store, executor: EventLoopTaskExecutor(loop),
             control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
             registry: registry)
         handler.attach(daemon)
@@ -150,9 +154,25 @@ public final class PylonDaemon: Sendable {
         return daemon
     }
 
+    /// The wallet client for the configured connection; nil when none is configured.
+    static func wallet(_ configuration: PylonConfiguration) throws(DaemonError) -> WalletClient? {
+        let text: String
+        do {
+            guard let secret = try configuration.wallet.connectionURI() else { return nil }
+            text = secret.revealed
+        } catch {
+            throw DaemonError(.config, error.description, cause: error)
+        }
+        do {
+            return WalletClient(uri: try WalletConnectURI(parsing: text), logger: Logger(label: "pylon.payments"))
+        } catch {
+            throw DaemonError(.config, "the wallet connection is not valid: \(error.message)")
+        }
+    }
+
     private init(
         options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
-        backends: BackendRegistry, provider: ProviderService?, store: PylonStore, executor: EventLoopTaskExecutor, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
+        backends: BackendRegistry, provider: ProviderService?, wallet: WalletClient?, store: PylonStore, executor: EventLoopTaskExecutor, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
         httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
     ) {
         self.options = options
@@ -162,6 +182,7 @@ public final class PylonDaemon: Sendable {
         self.relayPool = relayPool
         self.backends = backends
         self.provider = provider
+        self.wallet = wallet
         self.store = store
         self.executor = executor
         self.control = control
@@ -198,8 +219,11 @@ public final class PylonDaemon: Sendable {
         if options.mode.includesProvider {
             services.append(.init(service: backends, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "BackendRegistry"))
         }
+        if let wallet {
+            services.append(.init(service: wallet, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "Wallet"))
+        }
         if let provider {
-            // After the pool and the backends, so it stops first and answers its jobs with them.
+            // After the pool, the backends and the wallet, so it stops first and answers its jobs with them.
             services.append(.init(service: provider, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "Provider"))
         }
         services.append(.init(service: reloader, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ConfigReloader"))

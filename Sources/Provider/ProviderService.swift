@@ -3,6 +3,7 @@ import CoreMetrics
 import Foundation
 public import Logging
 public import NostrCore
+public import Payments
 import PylonAsync
 import PylonBasics
 public import PylonStore
@@ -24,8 +25,13 @@ public final class ProviderService: Service, Sendable {
     let pool: RelayPool
     let backends: BackendRegistry
     let store: PylonStore
+    /// The wallet priced jobs are paid into; nil for a free provider.
+    let wallet: WalletClient?
     let logger: Logger
     let metrics = ProviderMetrics()
+    /// Priced jobs waiting for their invoice or its payment (see PaidJobs.swift).
+    let payments = Mutex(PaymentBook())
+    let invoicing = AsyncStream.makeStream(of: JobRequest.self)
 
     private let settings: Mutex<ProviderConfiguration>
     private let limiter: Mutex<CustomerRateLimiter>
@@ -45,12 +51,13 @@ public final class ProviderService: Service, Sendable {
 
     public init(
         configuration: ProviderConfiguration, keypair: Keypair, pool: RelayPool, backends: BackendRegistry, store: PylonStore,
-        logger: Logger = Logger(label: "pylon.provider")
+        wallet: WalletClient? = nil, logger: Logger = Logger(label: "pylon.provider")
     ) {
         self.keypair = keypair
         self.pool = pool
         self.backends = backends
         self.store = store
+        self.wallet = wallet
         self.logger = logger
         settings = Mutex(configuration)
         limiter = Mutex(CustomerRateLimiter(perMinute: configuration.rateLimitPerMinute))
@@ -77,6 +84,7 @@ public final class ProviderService: Service, Sendable {
                 await self.unanswered.drained()
             }
             group.addTask { await self.recover() }
+            group.addTask { await self.takePayments() }
             group.addTask { await self.watchCancellations() }
             group.addTask { await self.announce() }
             group.addTask {
@@ -92,6 +100,7 @@ public final class ProviderService: Service, Sendable {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("provider stopping: no new jobs")
         intakeSubscription.withLock { $0 }?.close()
+        invoicing.continuation.finish()
         // Queued jobs are answered before dispatch closes, so their feedback makes the outbox.
         for item in scheduler.drainQueue() {
             switch item.origin {
@@ -230,7 +239,10 @@ public final class ProviderService: Service, Sendable {
         }
         metrics.admitted.increment()
         logger.debug("job admitted", metadata: ["job.id": "\(request.id)", "job.kind": "\(request.event.kind)", "job.customer": "\(request.customer)"])
-        if let reservation = reservation.take() {
+        if configuration.priceMsats > 0 {
+            // Priced: nothing runs before the wallet confirms the payment.
+            askForPayment(request)
+        } else if let reservation = reservation.take() {
             requests.withLock { $0[request.id.hex] = (request, route) }
             scheduler.enqueue(Self.scheduledItem(request), reservation: reservation)
             metrics.observe(scheduler)
@@ -239,16 +251,17 @@ public final class ProviderService: Service, Sendable {
         }
     }
 
-    static func scheduledItem(_ request: JobRequest) -> ScheduledItem {
+    /// `priority` is what the job paid, in msats: paid jobs run first, the higher amount first.
+    static func scheduledItem(_ request: JobRequest, priority: Int64 = 0) -> ScheduledItem {
         ScheduledItem(
-            id: request.id.hex, origin: .nostr, kind: Int(request.event.kind.rawValue), priority: 0, request: request.id,
+            id: request.id.hex, origin: .nostr, kind: Int(request.event.kind.rawValue), priority: priority, request: request.id,
             customer: request.customer, requestCreatedAt: request.event.createdAt)
     }
 
-    /// Puts an admitted (or recovered) job in the scheduler.
-    func enqueue(_ request: JobRequest) {
+    /// Puts an admitted (or recovered, or paid) job in the scheduler.
+    func enqueue(_ request: JobRequest, priority: Int64 = 0) {
         requests.withLock { $0[request.id.hex] = (request, nil) }
-        let item = Self.scheduledItem(request)
+        let item = Self.scheduledItem(request, priority: priority)
         do {
             try scheduler.enqueue(item)
         } catch {
@@ -344,9 +357,9 @@ public final class ProviderService: Service, Sendable {
         }
     }
 
-    func send(feedback status: FeedbackStatus, extra: String? = nil, content: String = "", to request: RequestReference) {
+    func send(feedback status: FeedbackStatus, extra: String? = nil, content: String = "", to request: RequestReference, amount: JobAmount? = nil) {
         do {
-            let event = try responder.feedback(status, extra: extra, content: content, to: request, now: Self.now)
+            let event = try responder.feedback(status, extra: extra, content: content, to: request, amount: amount, now: Self.now)
             metrics.feedback[status]?.increment()
             send(event, relays: request.relays)
         } catch {

@@ -13,7 +13,9 @@ extension ProviderService {
     func recover() async {
         let open: [Job]
         do {
-            open = try store.unfinishedJobs().filter { $0.status == .queued || $0.status == .running }
+            let unfinished = try store.unfinishedJobs()
+            resumePayments(unfinished.filter { $0.status == .awaitingPayment })
+            open = unfinished.filter { $0.status == .queued || $0.status == .running }
         } catch {
             logger.error("cannot read unfinished jobs; none recovered", metadata: ["error": "\(error)"])
             return
