@@ -164,6 +164,7 @@ let package = Package(
             dependencies: [
                 "NostrCore", "PylonBasics", "PylonAsync", "RelayPool",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -303,7 +304,7 @@ let package = Package(
         .testTarget(
             name: "PaymentsTests",
             dependencies: [
-                "Payments", "NostrCore", "PylonBasics", "RelayPool", "PylonTestSupport",
+                "Payments", "Buyer", "PylonStore", "NostrCore", "PylonBasics", "RelayPool", "PylonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

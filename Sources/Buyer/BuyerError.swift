@@ -10,4 +10,9 @@ public enum BuyerErrorCode: String, PylonErrorCode {
     case noRelay = "no_relay"
     /// The relays were reached and none accepted the request.
     case notAccepted = "not_accepted"
+    /// A provider's invoice that pylon will not pay: over the limit or the bid, not the amount
+    /// asked, expired, or another invoice for a job already being paid.
+    case paymentRefused = "payment_refused"
+    /// The wallet could not pay.
+    case paymentFailed = "payment_failed"
 }

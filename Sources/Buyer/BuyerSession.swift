@@ -73,8 +73,12 @@ public struct BuyerSession: Sendable {
     /// Follows a submitted job until its result, an error or a payment request from the provider
     /// it addressed (an open request may still be answered by another), or `timeout`; each
     /// feedback is recorded and handed to `onFeedback` as it comes.
+    ///
+    /// With `pay`, a payment request from the addressed provider is handed to it: when it pays
+    /// (returns true) the job is followed on to its result.
     public func follow(
-        _ submission: Submission, timeout: Duration, onFeedback: @escaping @Sendable (JobFeedback, PublicKey) -> Void = { _, _ in }
+        _ submission: Submission, timeout: Duration, onFeedback: @escaping @Sendable (JobFeedback, PublicKey) -> Void = { _, _ in },
+        pay: (@Sendable (inout BuyerJob, JobAmount) async -> Bool)? = nil
     ) async -> Outcome {
         let targeted = submission.job.provider
         let start = submission.job
@@ -99,7 +103,9 @@ public struct BuyerSession: Sendable {
                             job.status = .paymentRequired
                             if targeted != nil {
                                 save(&job)
-                                return Outcome(job: job, paymentRequired: feedback.amount ?? JobAmount(msats: 0))
+                                let amount = feedback.amount ?? JobAmount(msats: 0)
+                                guard let pay, await pay(&job, amount) else { return Outcome(job: job, paymentRequired: amount) }
+                                job.status = .processing
                             }
                         case .error:
                             if targeted != nil {

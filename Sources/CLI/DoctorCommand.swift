@@ -5,6 +5,7 @@ import Daemon
 import Foundation
 import Logging
 import NostrCore
+import Payments
 import PylonBasics
 import RelayPool
 
@@ -103,14 +104,15 @@ struct DoctorCommand: AsyncParsableCommand {
         }
 
         // Relays and backends, in parallel
-        async let relayChecks = Self.checkRelays(configuration, verbose: verbose)
-        async let backendCheck = mode.includesProvider ? Self.checkBackends(configuration) : nil
+        let loaded = configuration
+        async let relayChecks = Self.checkRelays(loaded, verbose: verbose)
+        async let backendCheck = mode.includesProvider ? Self.checkBackends(loaded) : nil
         checks += await relayChecks
         if let backendCheck = await backendCheck { checks.append(backendCheck) }
 
         // Wallet
         if configuration.wallet.isConfigured {
-            checks.append(Check(name: "wallet", status: .info, detail: "a Nostr Wallet Connect URI is configured"))
+            checks.append(await Self.checkWallet(loaded, needsPayments: mode.includesProvider && loaded.provider.priceMsats > 0))
         } else if configuration.provider.priceMsats > 0 {
             checks.append(Check(name: "wallet", status: .fail, detail: "[provider].price_msats is \(configuration.provider.priceMsats) but no [wallet] is configured"))
         } else {
@@ -139,6 +141,42 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     /// Connects to every relay for up to 4 s.
+    /// The wallet answers get_info within 4 s and offers what this node needs: make_invoice and
+    /// lookup_invoice to be paid for jobs (when priced), pay_invoice to pay.
+    static func checkWallet(_ configuration: PylonConfiguration, needsPayments: Bool) async -> Check {
+        let uri: WalletConnectURI
+        do {
+            guard let text = try configuration.wallet.connectionURI()?.revealed else {
+                return Check(name: "wallet", status: .fail, detail: "no wallet connection")
+            }
+            uri = try WalletConnectURI(parsing: text)
+        } catch let error as NostrError {
+            return Check(name: "wallet", status: .fail, detail: "the wallet connection is not valid: \(error.message)")
+        } catch {
+            return Check(name: "wallet", status: .fail, detail: "\(error)")
+        }
+        var settings = WalletClient.Configuration()
+        settings.connectTimeout = .seconds(4)
+        settings.requestTimeout = .seconds(4)
+        settings.infoTimeout = .seconds(4)
+        var logger = Logger(label: "pylon.payments")
+        logger.logLevel = .critical
+        do {
+            let started = ContinuousClock.now
+            let node = try await WalletClient.withConnection(uri, configuration: settings, logger: logger) { client in try await client.getInfo() }
+            let took = ContinuousClock.now - started
+            let needed = (needsPayments ? ["make_invoice", "lookup_invoice"] : []) + ["pay_invoice"]
+            let missing = needed.filter { !node.methods.contains($0) }
+            let detail = "\(node.alias ?? "a wallet") on \(node.network ?? "an unnamed network"), answered get_info in \(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000) ms"
+            if missing.isEmpty { return Check(name: "wallet", status: .ok, detail: detail, details: [uri.description]) }
+            return Check(
+                name: "wallet", status: needsPayments && missing.contains("make_invoice") ? .fail : .warning,
+                detail: "\(detail); it lacks \(missing.joined(separator: ", "))", details: [uri.description])
+        } catch {
+            return Check(name: "wallet", status: .fail, detail: "the wallet did not answer get_info: \(error)")
+        }
+    }
+
     static func checkRelays(_ configuration: PylonConfiguration, verbose: Bool) async -> [Check] {
         var urls: [RelayURL] = []
         for text in configuration.relays {

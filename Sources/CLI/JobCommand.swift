@@ -4,6 +4,7 @@ import Daemon
 import Foundation
 import Logging
 import NostrCore
+import Payments
 import PylonBasics
 import PylonStore
 import RelayPool
@@ -13,7 +14,10 @@ import Synchronization
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job", abstract: "Buy compute: submit NIP-90 jobs, follow them, find providers.",
-        subcommands: [JobSubmitCommand.self, JobListCommand.self, JobStatusCommand.self, JobResultCommand.self, JobProvidersCommand.self])
+        subcommands: [
+            JobSubmitCommand.self, JobPayCommand.self, JobListCommand.self, JobStatusCommand.self, JobResultCommand.self,
+            JobProvidersCommand.self,
+        ])
 }
 
 /// What a buyer command works with: the identity, the relays (`--relay` or config.toml's), the
@@ -115,8 +119,16 @@ struct JobSubmitCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON document (request id, feedback timeline, result).")
     var json = false
 
+    @Flag(name: .long, help: "With --wait: pay the provider's invoice from the wallet (`pylon wallet`) when it asks, within --max-msats and --bid.")
+    var autoPay = false
+
+    @Option(name: .long, help: ArgumentHelp("The most --auto-pay pays for this job, in millisatoshis.", valueName: "msats"))
+    var maxMsats: Int64 = 10_000
+
     func validate() throws {
         guard (5000...5999).contains(kind) else { throw ValidationError("--kind must be from 5000 to 5999") }
+        if autoPay && !wait { throw ValidationError("--auto-pay needs --wait: it pays while it follows the job") }
+        guard maxMsats >= 0 else { throw ValidationError("--max-msats must not be negative") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         if let bid, bid < 0 { throw ValidationError("--bid must not be negative") }
         if encrypt && provider == nil { throw ValidationError("--encrypt needs --provider: the request is encrypted to one provider") }
@@ -144,6 +156,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
         let wait = wait
         let json = json
         let timeout = timeout
+        let maxMsats = maxMsats
+        let walletURI = autoPay ? try WalletCommand.configuredURI(context.paths) : nil
         let outcome = try await context.run(store: true) { session -> WaitOutcome in
             let submission = try await session.submit(order)
             defer { submission.close() }
@@ -152,10 +166,28 @@ struct JobSubmitCommand: AsyncParsableCommand {
             progress.submitted(submission.request.id, relays: submission.job.relays)
             let spinner = progress.startSpinner()
             defer { spinner.cancel() }
-            let followed = await session.follow(submission, timeout: .seconds(timeout)) { feedback, provider in
-                progress.feedback(feedback, provider: provider)
+            let onFeedback: @Sendable (JobFeedback, PublicKey) -> Void = { feedback, provider in progress.feedback(feedback, provider: provider) }
+            guard let walletURI else {
+                let followed = await session.follow(submission, timeout: .seconds(timeout), onFeedback: onFeedback)
+                return WaitOutcome(job: followed.job, finished: true, paymentRequired: followed.paymentRequired, alreadyShown: progress.streamedAnswer)
             }
-            return WaitOutcome(job: followed.job, finished: true, paymentRequired: followed.paymentRequired, alreadyShown: progress.streamedAnswer)
+            // --auto-pay: the wallet is connected for the length of the job.
+            let refusal = LockedReason()
+            let followed = try await WalletClient.withConnection(walletURI, logger: Self.quietLogger) { wallet in
+                await session.follow(submission, timeout: .seconds(timeout), onFeedback: onFeedback) { job, amount in
+                    do {
+                        let paid = try await session.pay(&job, amount: amount, wallet: wallet, maxMsats: maxMsats)
+                        progress.write("paid \(Sats.text(paid))\n")
+                        return true
+                    } catch {
+                        refusal.set("\(error)")
+                        return false
+                    }
+                }
+            }
+            return WaitOutcome(
+                job: followed.job, finished: true, paymentRequired: followed.paymentRequired, alreadyShown: progress.streamedAnswer,
+                paymentRefusal: refusal.value)
         }
         try report(outcome, waited: wait)
     }
@@ -166,6 +198,14 @@ struct JobSubmitCommand: AsyncParsableCommand {
         var paymentRequired: JobAmount? = nil
         /// Partial output already written to stdout (a terminal).
         var alreadyShown = ""
+        /// Why --auto-pay did not pay.
+        var paymentRefusal: String? = nil
+    }
+
+    static var quietLogger: Logger {
+        var logger = Logger(label: "pylon.payments")
+        logger.logLevel = .critical
+        return logger
     }
 
     private func report(_ outcome: WaitOutcome, waited: Bool) throws {
@@ -180,8 +220,11 @@ struct JobSubmitCommand: AsyncParsableCommand {
         }
         guard waited else { return }
         if let payment = outcome.paymentRequired {
+            if let refusal = outcome.paymentRefusal {
+                throw Output.fail("not paid: \(refusal)", code: 4)
+            }
             throw Output.fail(
-                "the provider asks \(payment.msats) msats before it runs the job (\(payment.bolt11 ?? "no invoice")); paying needs a wallet, which this pylon does not have yet",
+                "the provider asks \(payment.msats) msats before it runs the job: \(payment.bolt11 ?? "no invoice"); pay it with `pylon job pay \(job.id.hex)`, or submit with --auto-pay",
                 code: 4)
         }
         switch job.status {
@@ -276,6 +319,12 @@ struct BuyerJobReport: Encodable {
     let error: String?
     let createdAt: String
     let feedback: [Feedback]
+    /// When it was paid: how much, and the invoice's payment hash.
+    var paidMsats: Int64?
+    var paymentHash: String?
+    /// When it ended waiting for a payment: what the provider asks.
+    var amountMsats: Int64?
+    var bolt11: String?
 
     struct Feedback: Encodable {
         let status: String
@@ -308,7 +357,21 @@ struct BuyerJobReport: Encodable {
                 status: $0.status.rawValue, provider: $0.provider?.hex, message: $0.message, amountMsats: $0.amountMsats, bolt11: $0.bolt11,
                 time: RFC3339.string(from: $0.time))
         }
+        if job.amountPaidMsats > 0 {
+            paidMsats = job.amountPaidMsats
+            paymentHash = job.paymentHash
+        } else if job.status == .paymentRequired, let asked = job.feedback.last(where: { $0.status == .paymentRequired }) {
+            amountMsats = asked.amountMsats
+            bolt11 = asked.bolt11
+        }
     }
+}
+
+/// The reason a payment was refused, set from the follow's task and read after it.
+final class LockedReason: Sendable {
+    private let reason = Mutex<String?>(nil)
+    func set(_ text: String) { reason.withLock { $0 = text } }
+    var value: String? { reason.withLock { $0 } }
 }
 
 /// `pylon job list`.
@@ -405,6 +468,49 @@ struct JobResultCommand: AsyncParsableCommand {
         if json { return try Output.json(BuyerJobReport(job)) }
         guard let result = job.result else { throw Output.fail("no result for \(job.id.hex) yet (status \(job.status.rawValue))") }
         Output.line(result)
+    }
+}
+
+/// `pylon job pay ID`: pays what the provider asked for a job submitted without --auto-pay, under
+/// the same checks (the invoice's amount is the one asked, within --max-msats and the bid, not
+/// expired, the only invoice for the job).
+struct JobPayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pay", abstract: "Pay the invoice a provider sent for a job.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The request id (64 hex characters).")
+    var id: String
+    @Option(name: .long, help: ArgumentHelp("The most to pay, in millisatoshis.", valueName: "msats"))
+    var maxMsats: Int64 = 10_000
+    @Option(name: .customLong("relay"), help: ArgumentHelp("Use this relay instead of config.toml's, repeatable.", valueName: "url"))
+    var relays: [String] = []
+    @Flag(name: .long, help: "One JSON document.")
+    var json = false
+
+    func run() async throws {
+        let paths = global.paths
+        let job = try loadBuyerJob(id, paths: paths)
+        guard job.amountPaidMsats == 0 else { throw Output.fail("job \(job.id.hex) is already paid (\(Sats.text(job.amountPaidMsats)))") }
+        guard let asked = job.feedback.last(where: { $0.status == .paymentRequired }), let msats = asked.amountMsats else {
+            throw Output.fail("no provider asked to be paid for job \(job.id.hex)")
+        }
+        let amount = JobAmount(msats: msats, bolt11: asked.bolt11)
+        do {
+            _ = try BuyerSession.checkPayment(amount, job: job, maxMsats: maxMsats, now: Int64(Date().timeIntervalSince1970))
+        } catch {
+            throw Output.fail("not paid: \(error.description)")
+        }
+        let uri = try WalletCommand.configuredURI(paths)
+        let maxMsats = maxMsats
+        let paid = try await BuyerContext.load(paths, relays: relays).run(store: true) { session -> BuyerJob in
+            try await WalletClient.withConnection(uri, logger: JobSubmitCommand.quietLogger) { wallet in
+                var job = job
+                _ = try await session.pay(&job, amount: amount, wallet: wallet, maxMsats: maxMsats)
+                return job
+            }
+        }
+        if json { return try Output.json(BuyerJobReport(paid)) }
+        Output.line("paid \(Sats.text(paid.amountPaidMsats)) for job \(paid.id.hex.prefix(16)); follow it with `pylon job status \(paid.id.hex)`")
     }
 }
 

@@ -143,7 +143,7 @@ struct EarningsCommand: AsyncParsableCommand {
         let paths = global.paths
         guard FileManager.default.fileExists(atPath: paths.database.path) else {
             if json {
-                print(#"{"today_msats":0,"week_msats":0,"total_msats":0,"count":0,"by_source":{},"recent":[]}"#)
+                print(#"{"today_msats":0,"week_msats":0,"total_msats":0,"count":0,"by_kind":{},"by_source":{},"recent":[]}"#)
             } else {
                 Output.line("no earnings yet")
             }
@@ -151,27 +151,29 @@ struct EarningsCommand: AsyncParsableCommand {
         }
         guard let store = try openStore(paths, json: false, empty: "") else { return }
         let summary: EarningsSummary
-        let recent: [Earning]
+        let recent: [(earning: Earning, kind: Kind?)]
         do {
             summary = try store.earningsSummary()
-            recent = try store.recentPayments(limit: max(0, limit))
+            recent = try store.recentEarnings(limit: max(0, limit))
         } catch {
             throw Output.fail(error.message)
         }
         if json {
             let bySource = JSON.object(summary.bySource.sorted { $0.key.rawValue < $1.key.rawValue }.map { .init($0.key.rawValue, .integer($0.value)) })
-            let payments = JSON.array(recent.map { earning in
-                .object([
-                    .init("amount_msats", .integer(earning.amountMsats)), .init("source", .string(earning.source.rawValue)),
-                    .init("job_id", earning.jobID.map { .string($0.hex) } ?? .null),
-                    .init("payment_hash", earning.paymentHash.map(JSON.string) ?? .null),
-                    .init("received_at", .string(RFC3339.string(from: earning.receivedAt))),
+            let byKind = JSON.object(
+                summary.byKind.sorted { $0.key.rawValue < $1.key.rawValue }.map { .init(String($0.key.rawValue), .integer($0.value)) })
+            let payments = JSON.array(recent.map { item in
+                let earning = item.earning
+                return .object([
+                    .init("time", .string(RFC3339.string(from: earning.receivedAt))), .init("job_id", earning.jobID.map { .string($0.hex) } ?? .null),
+                    .init("kind", item.kind.map { .integer(Int64($0.rawValue)) } ?? .null), .init("amount_msats", .integer(earning.amountMsats)),
+                    .init("payment_hash", earning.paymentHash.map(JSON.string) ?? .null), .init("source", .string(earning.source.rawValue)),
                 ])
             })
             print(JSON.object([
                 .init("today_msats", .integer(summary.todayMsats)), .init("week_msats", .integer(summary.weekMsats)),
                 .init("total_msats", .integer(summary.totalMsats)), .init("count", .integer(Int64(summary.count))),
-                .init("by_source", bySource), .init("recent", payments),
+                .init("by_kind", byKind), .init("by_source", bySource), .init("recent", payments),
             ]).serialized)
             return
         }
@@ -181,17 +183,19 @@ struct EarningsCommand: AsyncParsableCommand {
         for (source, msats) in summary.bySource.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             Output.line("  \(source.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(Self.sats(msats))")
         }
+        for (kind, msats) in summary.byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            Output.line("  kind \(kind.rawValue)  \(Self.sats(msats))")
+        }
         if !recent.isEmpty {
             Output.line("recent:")
-            for earning in recent {
-                Output.line("  \(RFC3339.string(from: earning.receivedAt))  \(Self.sats(earning.amountMsats))  \(earning.source.rawValue)\(earning.jobID.map { "  job \($0.hex.prefix(16))" } ?? "")")
+            for (earning, kind) in recent {
+                let job = earning.jobID.map { "  job \($0.hex.prefix(16))\(kind.map { " (kind \($0.rawValue))" } ?? "")" } ?? ""
+                Output.line("  \(RFC3339.string(from: earning.receivedAt))  \(Self.sats(earning.amountMsats))  \(earning.source.rawValue)\(job)")
             }
         }
     }
 
-    static func sats(_ msats: Int64) -> String {
-        msats % 1000 == 0 ? "\(msats / 1000) sats" : String(format: "%.3f sats", Double(msats) / 1000)
-    }
+    static func sats(_ msats: Int64) -> String { Sats.text(msats) }
 }
 
 extension Job {

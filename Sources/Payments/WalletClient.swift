@@ -1,6 +1,7 @@
 // Payments: Lightning through Nostr Wallet Connect (NIP-47). The provider asks its wallet for
 // invoices and watches them get paid; the buyer and the agents pay. Sits between Provider/Buyer
 // and RelayPool: NIP-47's values are NostrCore's, the conversation over relays is here.
+import CoreMetrics
 import Crypto
 import Foundation
 public import Logging
@@ -175,8 +176,20 @@ public final class WalletClient: Service, Sendable {
     // MARK: - Requests
 
     /// Sends one request and returns its `result`; the wallet's errors become ``PaymentsError``s
-    /// with the NIP-47 code.
+    /// with the NIP-47 code. Counted in `pylon_wallet_requests_total{method,outcome}` (`ok` or the code).
     public func request(_ request: WalletRequest, timeout: Duration? = nil) async throws(PaymentsError) -> JSON {
+        do {
+            let result = try await send(request, timeout: timeout)
+            Counter(label: "pylon_wallet_requests_total", dimensions: [("method", request.method.rawValue), ("outcome", "ok")]).increment()
+            return result
+        } catch {
+            Counter(label: "pylon_wallet_requests_total", dimensions: [("method", request.method.rawValue), ("outcome", error.code.rawValue)])
+                .increment()
+            throw error
+        }
+    }
+
+    private func send(_ request: WalletRequest, timeout: Duration?) async throws(PaymentsError) -> JSON {
         let timeout = timeout ?? configuration.requestTimeout
         let info = try await self.info()
         if let info, !info.methodNames.isEmpty, !info.methods.contains(request.method) {
@@ -273,6 +286,7 @@ public final class WalletClient: Service, Sendable {
         guard let bytes = Hex.decode(preimage), Array(SHA256.hash(data: bytes)) == Array(invoice.paymentHash.bytes) else {
             throw PaymentsError(.invalidResponse, "the wallet's preimage does not hash to the invoice's payment hash")
         }
+        Counter(label: "pylon_payments_sent_msats_total").increment(by: invoice.amountMsats ?? amountMsats ?? 0)
         return (preimage, result["fees_paid"]?.int64Value)
     }
 

@@ -77,6 +77,7 @@ extension ProviderService {
             failJob(request, reason: "the provider could not record the invoice for this job; please try again later")
             return
         }
+        metrics.invoicesCreated.increment()
         follow(request, invoice: made)
     }
 
@@ -153,6 +154,8 @@ extension ProviderService {
             logger.error("cannot record a payment", metadata: ["job.id": "\(pending.request.id)", "payment.hash": "\(hash)", "error": "\(error)"])
             return
         }
+        metrics.invoicesSettled.increment()
+        metrics.earnings.increment(by: amountMsats)
         logger.info("job paid", metadata: ["job.id": "\(pending.request.id)", "payment.msats": "\(amountMsats)"])
         guard record.data["job_status"]?.stringValue == JobStatus.queued.rawValue else {
             logger.warning("a payment did not release its job", metadata: ["job.id": "\(pending.request.id)", "payment.hash": "\(hash)"])
@@ -173,6 +176,7 @@ extension ProviderService {
             return
         }
         metrics.failed.increment()
+        metrics.invoicesExpired.increment()
         send(feedback: .error, extra: reason, to: RequestReference(pending.request))
         logger.info("invoice expired unpaid", metadata: ["job.id": "\(pending.request.id)"])
     }

@@ -23,6 +23,11 @@ struct ProviderMetrics: Sendable {
         })
     let announcements = Counter(label: "pylon_provider_announcements_total", dimensions: [("kind", "handler")])
     let heartbeats = Counter(label: "pylon_provider_announcements_total", dimensions: [("kind", "heartbeat")])
+    /// What priced jobs brought in, and their invoices by what became of them.
+    let earnings = Counter(label: "pylon_earnings_msats_total")
+    let invoicesCreated = Counter(label: "pylon_invoices_total", dimensions: [("state", "created")])
+    let invoicesSettled = Counter(label: "pylon_invoices_total", dimensions: [("state", "settled")])
+    let invoicesExpired = Counter(label: "pylon_invoices_total", dimensions: [("state", "expired")])
 
     func reject(_ reason: RejectionReason) { rejected[reason]?.increment() }
 

@@ -87,20 +87,20 @@ extension PylonStore {
     static func upsert(_ job: BuyerJob, into db: Database) throws {
         let statement = try db.cachedStatement(
             sql: """
-                INSERT INTO buyer_jobs (\(BuyerJob.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO buyer_jobs (\(BuyerJob.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET
                     kind = excluded.kind, provider = excluded.provider, prompt = excluded.prompt, params = excluded.params,
                     bid_msats = excluded.bid_msats, encrypted = excluded.encrypted, relays = excluded.relays,
                     status = excluded.status, result = excluded.result, result_event_id = excluded.result_event_id,
                     answered_by = excluded.answered_by, feedback = excluded.feedback,
                     amount_paid_msats = excluded.amount_paid_msats, error = excluded.error,
-                    created_at = excluded.created_at, updated_at = excluded.updated_at
+                    created_at = excluded.created_at, updated_at = excluded.updated_at, payment_hash = excluded.payment_hash
                 """)
         let values: [(any DatabaseValueConvertible)?] = [
             job.id.hex, Int64(job.kind.rawValue), job.provider?.hex, job.prompt, job.params.serialized, job.bidMsats, job.encrypted,
             StoreJSON.strings(job.relays).serialized, job.status.rawValue, job.result, job.resultEventID?.hex, job.answeredBy?.hex,
             JSON.array(job.feedback.map(\.json)).serialized, job.amountPaidMsats, job.error, RFC3339.string(from: job.createdAt),
-            RFC3339.string(from: job.updatedAt),
+            RFC3339.string(from: job.updatedAt), job.paymentHash,
         ]
         try statement.execute(arguments: StatementArguments(values))
     }
@@ -109,7 +109,7 @@ extension PylonStore {
 extension BuyerJob {
     static let columns = """
         id, kind, provider, prompt, params, bid_msats, encrypted, relays, status, result, result_event_id, answered_by, \
-        feedback, amount_paid_msats, error, created_at, updated_at
+        feedback, amount_paid_msats, error, created_at, updated_at, payment_hash
         """
 
     init(row: Row) throws {
@@ -134,10 +134,11 @@ extension BuyerJob {
         let error = try r.optionalText()
         let createdAt = try r.date()
         let updatedAt = try r.date()
+        let paymentHash = try r.optionalText()
         self.init(
             id: id, kind: kind, provider: provider, prompt: prompt, params: params, bidMsats: bid, encrypted: encrypted, relays: relays,
             status: status, result: result, resultEventID: resultEventID, answeredBy: answeredBy, feedback: feedback,
-            amountPaidMsats: paid, error: error, createdAt: createdAt, updatedAt: updatedAt)
+            amountPaidMsats: paid, paymentHash: paymentHash, error: error, createdAt: createdAt, updatedAt: updatedAt)
     }
 }
 

@@ -148,6 +148,13 @@ extension PylonStore {
                     FROM earnings GROUP BY source
                     """)
             var summary = EarningsSummary(todayMsats: 0, weekMsats: 0, totalMsats: 0, count: 0, bySource: [:])
+            let kinds = try db.cachedStatement(
+                sql: "SELECT jobs.kind, sum(earnings.amount_msats) FROM earnings JOIN jobs ON jobs.id = earnings.job_id GROUP BY jobs.kind")
+            for row in try Row.fetchAll(kinds) {
+                var r = RowReader(row, table: "earnings")
+                let kind = try r.kind()
+                summary.byKind[kind] = try r.int64()
+            }
             for row in try Row.fetchAll(statement, arguments: [today, week]) {
                 var r = RowReader(row, table: "earnings")
                 let source = try r.enumeration(EarningSource.self)
@@ -169,6 +176,23 @@ extension PylonStore {
             let statement = try db.cachedStatement(
                 sql: "SELECT \(Earning.columns) FROM earnings ORDER BY received_at DESC, id DESC LIMIT ?")
             return try Row.fetchAll(statement, arguments: [max(limit, 0)]).map { try Earning(row: $0) }
+        }
+    }
+
+    /// The latest earnings with the kind of the job each paid for (nil for a payment without a
+    /// job), newest first: `pylon earnings`' recent payments.
+    public func recentEarnings(limit: Int = 10) throws(PylonStoreError) -> [(earning: Earning, kind: Kind?)] {
+        try read("list recent earnings") { db in
+            let columns = Earning.columns.split(separator: ",").map { "earnings." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT \(columns), jobs.kind FROM earnings LEFT JOIN jobs ON jobs.id = earnings.job_id
+                    ORDER BY earnings.received_at DESC, earnings.id DESC LIMIT ?
+                    """)
+            return try Row.fetchAll(statement, arguments: [max(limit, 0)]).map { row in
+                let kind: Int64? = row[row.count - 1]
+                return (try Earning(row: row), kind.flatMap { UInt16(exactly: $0) }.map { Kind($0) })
+            }
         }
     }
 

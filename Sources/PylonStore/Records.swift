@@ -250,6 +250,8 @@ public struct EarningsSummary: Sendable, Hashable {
     public var count: Int
     /// All-time msats per source; sources without earnings are absent.
     public var bySource: [EarningSource: Int64]
+    /// All-time msats per kind of the job paid for.
+    public var byKind: [Kind: Int64] = [:]
 }
 
 /// The totals a daemon loads at start (`jobs_completed`, `earnings_msats` in Status).
@@ -414,6 +416,8 @@ public struct BuyerJob: Sendable, Hashable, Identifiable {
     public var answeredBy: PublicKey?
     public var feedback: [BuyerFeedback]
     public var amountPaidMsats: Int64
+    /// The invoice this job is paid (or being paid) with; set before the payment is sent.
+    public var paymentHash: String?
     /// The provider's error or the timeout, for people.
     public var error: String?
     public var createdAt: Date
@@ -424,8 +428,9 @@ public struct BuyerJob: Sendable, Hashable, Identifiable {
         id: EventID, kind: Kind, provider: PublicKey? = nil, prompt: String, params: JSON = .object([]), bidMsats: Int64? = nil,
         encrypted: Bool = false, relays: [String] = [], status: BuyerJobStatus = .submitted, result: String? = nil,
         resultEventID: EventID? = nil, answeredBy: PublicKey? = nil, feedback: [BuyerFeedback] = [], amountPaidMsats: Int64 = 0,
-        error: String? = nil, createdAt: Date, updatedAt: Date? = nil
+        paymentHash: String? = nil, error: String? = nil, createdAt: Date, updatedAt: Date? = nil
     ) {
+        self.paymentHash = paymentHash
         self.id = id
         self.kind = kind
         self.provider = provider

@@ -22,6 +22,9 @@ enum Schema {
         migrator.registerMigration("v3", foreignKeyChecks: .deferred) { db in
             try db.execute(sql: v3)
         }
+        migrator.registerMigration("v4", foreignKeyChecks: .immediate) { db in
+            try db.execute(sql: v4)
+        }
         return migrator
     }
 
@@ -256,5 +259,11 @@ enum Schema {
         BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
         CREATE TRIGGER journal_append_only_delete BEFORE DELETE ON journal
         BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+        """
+
+    /// The buyer records the payment hash of the invoice it is about to pay before it pays, so a
+    /// retry or a restart never pays a second invoice for one job.
+    static let v4 = """
+        ALTER TABLE buyer_jobs ADD COLUMN payment_hash TEXT CHECK (payment_hash IS NULL OR length(payment_hash) = 64);
         """
 }

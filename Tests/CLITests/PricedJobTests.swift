@@ -8,6 +8,7 @@ import Testing
 /// payment, the earning is recorded once, and an unpaid invoice closes the job with an error.
 @Suite("provider mode: priced jobs paid over Nostr Wallet Connect", .serialized)
 struct PricedJobTests {
+    init() {}
     struct PricedRig {
         let walletRelay: RelayProcess
         let wallet: TestWalletService
@@ -66,6 +67,16 @@ struct PricedJobTests {
 
         let earnings = try #require(try rig.node.pylon("earnings", "--json").json() as? [String: Any])
         #expect(earnings["total_msats"] as? Int == 21_000, "\(earnings)")
+        #expect((earnings["by_kind"] as? [String: Any])?["5050"] as? Int == 21_000, "\(earnings)")
+        let recent = try #require((earnings["recent"] as? [[String: Any]])?.first)
+        #expect(recent["job_id"] as? String == id && recent["kind"] as? Int == 5050 && recent["amount_msats"] as? Int == 21_000)
+        #expect(recent["payment_hash"] as? String == invoice.paymentHash.hex && recent["time"] is String)
+        #expect(try rig.metric("pylon_earnings_msats_total") == 21_000)
+        #expect(try rig.metric("pylon_invoices_total", label: #"state="settled""#) == 1)
+        #expect(try rig.metric("pylon_wallet_requests_total", label: #"method="make_invoice",outcome="ok""#) == 1)
+        let doctor = try #require(try rig.node.pylon("doctor", "--json").json() as? [String: Any])
+        let walletCheck = (doctor["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "wallet" }
+        #expect(walletCheck?["status"] as? String == "ok", "\(String(describing: walletCheck))")
         let journal = try rig.journal()
         #expect(journal.filter { $0["kind"] as? String == "invoice.created" }.count == 1)
         #expect(journal.filter { $0["kind"] as? String == "payment.received" }.count == 1)

@@ -107,6 +107,7 @@ struct BuyerJobTests {
         fixture.clock.advance(1)
         try store.updateBuyerJob(id: event.id) { job in
             job.amountPaidMsats = 3000
+            job.paymentHash = String(repeating: "5a", count: 32)
             job.feedback.append(BuyerFeedback(status: .processing, provider: provider.publicKey, time: TestClock.start.addingTimeInterval(2.5)))
             job.feedback.append(BuyerFeedback(status: .partial, provider: provider.publicKey, message: "Nostr is", time: TestClock.start.addingTimeInterval(2.6)))
             job.status = .completed
@@ -121,6 +122,7 @@ struct BuyerJobTests {
         #expect(read.resultEventID == resultID(9))
         #expect(read.answeredBy == provider.publicKey)
         #expect(read.amountPaidMsats == 3000)
+        #expect(read.paymentHash == String(repeating: "5a", count: 32))
         #expect(read.feedback.map(\.status) == [.paymentRequired, .processing, .partial])
         #expect(read.feedback[0].bolt11 == "lnbc30n1" && read.feedback[0].amountMsats == 3000)
         #expect(read.feedback[2].message == "Nostr is")

@@ -16,7 +16,7 @@ struct SchemaTests {
         // When the store opens it
         let store = fixture.store
         // Then the migration ran and the pragmas hold on the writer connection
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
         let (journalMode, foreignKeys, synchronous, tables, indexes, triggers) = try raw(store) { db in
             (
                 try String.fetchOne(db, sql: "PRAGMA journal_mode"),
@@ -75,7 +75,7 @@ struct SchemaTests {
         try fixture.store.admit(newJob(request()))
         try fixture.store.close()
         let again = try fixture.reopen()
-        #expect(try again.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try again.appliedMigrations() == ["v1", "v2", "v3", "v4"])
         #expect(try again.jobs().count == 1)
     }
 
@@ -97,7 +97,7 @@ struct SchemaTests {
         }
         // When pylon opens it
         let store = try PylonStore.open(path: path)
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
         // Then the entries are there with their seq, the next one follows the largest, and no
         // sequence is kept for the journal any more
         #expect(try store.journal().map(\.seq) == [1, 2, 5])
@@ -115,6 +115,34 @@ struct SchemaTests {
         #expect(triggers == ["journal_append_only_update", "journal_append_only_delete"])
         #expect(throws: DatabaseError.self) { try raw(store) { db in try db.execute(sql: "DELETE FROM journal WHERE seq = 6") } }
         #expect(throws: DatabaseError.self) { try raw(store) { db in try db.execute(sql: "UPDATE journal SET kind = 'x'") } }
+    }
+
+    @Test("v4 gives buyer jobs a payment hash: a v3 database keeps its buyer jobs, the column is checked")
+    func migratesBuyerPaymentHash() throws {
+        // Given a database at v3 with a buyer job
+        let home = try TestHome()
+        let path = home.file("pylon.db").path(percentEncoded: false)
+        let id = String(repeating: "ab", count: 32)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Schema.migrator.migrate(queue, upTo: "v3")
+            try queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO buyer_jobs (id, kind, prompt, status, amount_paid_msats, created_at, updated_at)
+                        VALUES (?, 5050, 'hello', 'payment_required', 0, '2026-11-30T06:00:00.000Z', '2026-11-30T06:00:00.000Z')
+                        """, arguments: [id])
+            }
+        }
+        // When pylon opens it, the job reads back without a payment hash and takes one
+        let store = try PylonStore.open(path: path)
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        let eventID = try EventID(hex: id)
+        #expect(try store.buyerJob(id: eventID)?.paymentHash == nil)
+        let hash = String(repeating: "cd", count: 32)
+        try store.updateBuyerJob(id: eventID) { $0.paymentHash = hash }
+        #expect(try store.buyerJob(id: eventID)?.paymentHash == hash)
+        #expect(throws: DatabaseError.self) { try raw(store) { db in try db.execute(sql: "UPDATE buyer_jobs SET payment_hash = 'short'") } }
     }
 
     @Test("v2 rebuilds jobs and buyer_jobs in a v1 database: rows, references and checks kept")
@@ -150,7 +178,7 @@ struct SchemaTests {
         // When pylon opens it
         let store = try PylonStore.open(path: path)
         // Then v2 ran, the rows are there with their rowid, the earning still points at its job
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
         let (arrival, earningJob, buyerStatus, violations, indexes) = try raw(store) { db in
             (
                 try Int.fetchOne(db, sql: "SELECT arrival FROM jobs WHERE id = ?", arguments: [job.id.hex]),
@@ -232,7 +260,7 @@ struct SchemaTests {
     @Test("the in-memory store has the same schema")
     func inMemory() throws {
         let store = try PylonStore.inMemory()
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
         try store.admit(newJob(request()))
         #expect(try store.statistics().jobsUnfinished == 1)
     }

@@ -1,0 +1,65 @@
+import Foundation
+public import NostrCore
+public import Payments
+public import PylonBasics
+public import PylonStore
+
+/// Paying a provider (SPEC §8, issue 17 item 5): only an invoice for exactly the amount asked,
+/// within the buyer's limit and bid, not expired; its payment hash is recorded before the payment
+/// goes out, so a retry or a restart never pays a second invoice for one job.
+extension BuyerSession {
+    /// Checks the invoice of `amount` against the limits; the decoded invoice, or why not.
+    public static func checkPayment(_ amount: JobAmount, job: BuyerJob, maxMsats: Int64, now: Int64) throws(BuyerError) -> BOLT11Invoice {
+        guard let text = amount.bolt11 else { throw BuyerError(.paymentRefused, "the provider asked \(amount.msats) msats without an invoice") }
+        let invoice: BOLT11Invoice
+        do {
+            invoice = try BOLT11Invoice(text)
+        } catch {
+            throw BuyerError(.paymentRefused, "the provider's invoice is not valid: \(error.message)")
+        }
+        guard let invoiced = invoice.amountMsats, invoiced == amount.msats else {
+            throw BuyerError(
+                .paymentRefused,
+                "the provider asked \(amount.msats) msats but its invoice is for \(invoice.amountMsats.map { "\($0) msats" } ?? "any amount")")
+        }
+        guard invoiced <= maxMsats else {
+            throw BuyerError(
+                .paymentRefused, "the provider asks \(invoiced) msats, more than the limit of \(maxMsats) msats",
+                remedy: "raise it with --max-msats if that is fine")
+        }
+        if let bid = job.bidMsats, invoiced > bid {
+            throw BuyerError(.paymentRefused, "the provider asks \(invoiced) msats, more than the bid of \(bid) msats")
+        }
+        guard !invoice.isExpired(now: now) else { throw BuyerError(.paymentRefused, "the provider's invoice has expired") }
+        if let recorded = job.paymentHash, recorded != invoice.paymentHash.hex {
+            throw BuyerError(.paymentRefused, "this job is already paid, or being paid, with another invoice (\(recorded.prefix(16))…)")
+        }
+        return invoice
+    }
+
+    /// Pays `amount` for `job` from `wallet`; the msats paid. An invoice this job already paid is
+    /// not paid again: the wallet's record of it is looked up instead.
+    public func pay(_ job: inout BuyerJob, amount: JobAmount, wallet: WalletClient, maxMsats: Int64) async throws(BuyerError) -> Int64 {
+        let invoice = try Self.checkPayment(amount, job: job, maxMsats: maxMsats, now: Int64(Date().timeIntervalSince1970))
+        let hash = invoice.paymentHash.hex
+        if job.paymentHash == hash, job.amountPaidMsats > 0 { return job.amountPaidMsats }
+        if job.paymentHash == hash, let earlier = try? await wallet.lookupInvoice(paymentHash: hash), earlier.isSettled {
+            job.amountPaidMsats = earlier.amountMsats
+            save(&job)
+            return earlier.amountMsats
+        }
+        job.paymentHash = hash
+        save(&job)
+        do {
+            _ = try await wallet.payInvoice(invoice)
+        } catch {
+            job.error = "the payment failed: \(error.description)"
+            save(&job)
+            throw BuyerError(.paymentFailed, "the wallet could not pay \(invoice.amountMsats ?? 0) msats: \(error.description)", cause: error)
+        }
+        job.amountPaidMsats = invoice.amountMsats ?? amount.msats
+        job.error = nil
+        save(&job)
+        return job.amountPaidMsats
+    }
+}
