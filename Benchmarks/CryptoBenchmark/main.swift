@@ -85,6 +85,10 @@ var sink: UInt64 = 0
     if let parsed = try? Event(json: eventJSON), (try? parsed.verify()) != nil { sink &+= 1 }
 }
 let eventJSON = event.jsonString
+// A relay's answer to a publish, read by the one JSON parser (a compact-OK shortcut saved 0.28 µs of
+// 0.66 µs per OK, about 1 µs of a job's 1.2 ms of CPU, and was removed).
+let relayOK = #"["OK","\#(event.id.hex)",true,""]"#
+@MainActor func okRead() { if case .ok? = try? RelayMessage(json: relayOK) { sink &+= 1 } }
 
 struct Row {
     let name: String
@@ -98,6 +102,7 @@ let rows = [
     Row(name: "verify (parse key + verify)", pylon: pylonVerify, direct: directVerify, directName: "xonly_pubkey_parse + schnorrsig_verify"),
     Row(name: "event id (serialize + sha256)", pylon: pylonID, direct: directID, directName: "SHA256 of a ready preimage"),
     Row(name: "event parse + id + verify", pylon: pylonParseVerify, direct: nil, directName: "-"),
+    Row(name: "relay OK parse", pylon: okRead, direct: nil, directName: "-"),
 ]
 
 print("crypto-bench: \(rounds) rounds × \(secondsPerRound) s, median round; \(ProcessInfo.processInfo.activeProcessorCount) cores")

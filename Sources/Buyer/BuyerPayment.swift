@@ -11,12 +11,7 @@ extension BuyerSession {
     /// Checks the invoice of `amount` against the limits; the decoded invoice, or why not.
     public static func checkPayment(_ amount: JobAmount, job: BuyerJob, maxMsats: Int64, now: Int64) throws(BuyerError) -> BOLT11Invoice {
         guard let text = amount.bolt11 else { throw BuyerError(.paymentRefused, "the provider asked \(amount.msats) msats without an invoice") }
-        let invoice: BOLT11Invoice
-        do {
-            invoice = try BOLT11Invoice(text)
-        } catch {
-            throw BuyerError(.paymentRefused, "the provider's invoice is not valid: \(error.message)")
-        }
+        let invoice = try BOLT11Invoice(text) { BuyerError(.paymentRefused, "the provider's invoice is not valid: \($0.message)") }
         guard let invoiced = invoice.amountMsats, invoiced == amount.msats else {
             throw BuyerError(
                 .paymentRefused,

@@ -28,10 +28,7 @@ struct IdentityCommand: AsyncParsableCommand {
         let report = IdentityReport(
             npub: identity.npub, pubkey: identity.publicKey.hex, identityFile: paths.identityFile.path,
             configFile: paths.configFile.path, runtimeDir: paths.runtimeDirectory.path)
-        if output.json {
-            try Output.json(report)
-            return
-        }
+        if output.json { return try Output.json(report) }
         Output.line("npub      \(report.npub)")
         Output.line("hex       \(report.pubkey)")
         Output.line("identity  \(report.identityFile)")

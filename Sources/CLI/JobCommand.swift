@@ -122,13 +122,11 @@ struct JobSubmitCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With --wait: pay the provider's invoice from the wallet (`pylon wallet`) when it asks, within --max-msats and --bid.")
     var autoPay = false
 
-    @Option(name: .long, help: ArgumentHelp("The most --auto-pay pays for this job, in millisatoshis.", valueName: "msats"))
-    var maxMsats: Int64 = 10_000
+    @OptionGroup var limits: PaymentLimits
 
     func validate() throws {
         guard (5000...5999).contains(kind) else { throw ValidationError("--kind must be from 5000 to 5999") }
         if autoPay && !wait { throw ValidationError("--auto-pay needs --wait: it pays while it follows the job") }
-        guard maxMsats >= 0 else { throw ValidationError("--max-msats must not be negative") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         if let bid, bid < 0 { throw ValidationError("--bid must not be negative") }
         if encrypt && provider == nil { throw ValidationError("--encrypt needs --provider: the request is encrypted to one provider") }
@@ -156,7 +154,7 @@ struct JobSubmitCommand: AsyncParsableCommand {
         let wait = wait
         let json = json
         let timeout = timeout
-        let maxMsats = maxMsats
+        let maxMsats = limits.maxMsats
         let walletURI = autoPay ? try WalletCommand.configuredURI(context.paths) : nil
         let outcome = try await context.run(store: true) { session -> WaitOutcome in
             let submission = try await session.submit(order)
@@ -320,11 +318,9 @@ struct BuyerJobReport: Encodable {
     let createdAt: String
     let feedback: [Feedback]
     /// When it was paid: how much, and the invoice's payment hash.
-    var paidMsats: Int64?
-    var paymentHash: String?
+    var paidMsats: Int64?, paymentHash: String?
     /// When it ended waiting for a payment: what the provider asks.
-    var amountMsats: Int64?
-    var bolt11: String?
+    var amountMsats: Int64?, bolt11: String?
 
     struct Feedback: Encodable {
         let status: String
@@ -471,6 +467,16 @@ struct JobResultCommand: AsyncParsableCommand {
     }
 }
 
+/// The most the buyer pays for one job (`--max-msats`), for `submit --auto-pay` and `pay`.
+struct PaymentLimits: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The most to pay for this job, in millisatoshis.", valueName: "msats"))
+    var maxMsats: Int64 = 10_000
+
+    func validate() throws {
+        guard maxMsats >= 0 else { throw ValidationError("--max-msats must not be negative") }
+    }
+}
+
 /// `pylon job pay ID`: pays what the provider asked for a job submitted without --auto-pay, under
 /// the same checks (the invoice's amount is the one asked, within --max-msats and the bid, not
 /// expired, the only invoice for the job).
@@ -480,8 +486,7 @@ struct JobPayCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The request id (64 hex characters).")
     var id: String
-    @Option(name: .long, help: ArgumentHelp("The most to pay, in millisatoshis.", valueName: "msats"))
-    var maxMsats: Int64 = 10_000
+    @OptionGroup var limits: PaymentLimits
     @Option(name: .customLong("relay"), help: ArgumentHelp("Use this relay instead of config.toml's, repeatable.", valueName: "url"))
     var relays: [String] = []
     @Flag(name: .long, help: "One JSON document.")
@@ -496,12 +501,12 @@ struct JobPayCommand: AsyncParsableCommand {
         }
         let amount = JobAmount(msats: msats, bolt11: asked.bolt11)
         do {
-            _ = try BuyerSession.checkPayment(amount, job: job, maxMsats: maxMsats, now: Int64(Date().timeIntervalSince1970))
+            _ = try BuyerSession.checkPayment(amount, job: job, maxMsats: limits.maxMsats, now: Int64(Date().timeIntervalSince1970))
         } catch {
             throw Output.fail("not paid: \(error.description)")
         }
         let uri = try WalletCommand.configuredURI(paths)
-        let maxMsats = maxMsats
+        let maxMsats = limits.maxMsats
         let paid = try await BuyerContext.load(paths, relays: relays).run(store: true) { session -> BuyerJob in
             try await WalletClient.withConnection(uri, logger: JobSubmitCommand.quietLogger) { wallet in
                 var job = job

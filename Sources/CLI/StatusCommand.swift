@@ -29,10 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
         } catch let error as ControlClientError {
             throw Output.fail(error.message)
         }
-        if output.json {
-            try Output.json(report)
-            return
-        }
+        if output.json { return try Output.json(report) }
         Output.line("pylon \(report.version) running, pid \(report.pid), mode \(report.mode.rawValue), up \(Self.duration(report.uptimeSecs))")
         Output.line("jobs completed \(report.jobsCompleted), earnings \(report.earningsMsats / 1000) sats (today \(report.earnings.todayMsats / 1000), 7 days \(report.earnings.weekMsats / 1000))")
         Output.line("queue: \(report.queue.running)/\(report.queue.slots) running, \(report.queue.queued)/\(report.queue.maxQueue) queued")

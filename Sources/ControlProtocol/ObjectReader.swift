@@ -37,29 +37,25 @@ struct ObjectReader {
         }
     }
 
-    func bool(_ key: String) throws(ControlProtocolError) -> Bool {
+    /// The member `key` made into a value by `read`; a value it refuses is an error that says
+    /// what was `expected` ("a string") and what came.
+    func member<Value>(_ key: String, _ expected: String, _ read: (JSON) -> Value?) throws(ControlProtocolError) -> Value {
         let value = try required(key)
-        guard let bool = value.boolValue else { throw fail(key, "a boolean", value) }
-        return bool
+        guard let result = read(value) else { throw fail(key, expected, value) }
+        return result
     }
 
-    func optionalBool(_ key: String) throws(ControlProtocolError) -> Bool? {
+    /// As ``member(_:_:_:)``, for a member that may be missing or null.
+    func optionalMember<Value>(_ key: String, _ expected: String, _ read: (JSON) -> Value?) throws(ControlProtocolError) -> Value? {
         guard let value = object[key], !value.isNull else { return nil }
-        guard let bool = value.boolValue else { throw fail(key, "a boolean", value) }
-        return bool
+        guard let result = read(value) else { throw fail(key, expected, value) }
+        return result
     }
 
-    func string(_ key: String) throws(ControlProtocolError) -> String {
-        let value = try required(key)
-        guard let string = value.stringValue else { throw fail(key, "a string", value) }
-        return string
-    }
-
-    func optionalString(_ key: String) throws(ControlProtocolError) -> String? {
-        guard let value = object[key], !value.isNull else { return nil }
-        guard let string = value.stringValue else { throw fail(key, "a string", value) }
-        return string
-    }
+    func bool(_ key: String) throws(ControlProtocolError) -> Bool { try member(key, "a boolean", \.boolValue) }
+    func optionalBool(_ key: String) throws(ControlProtocolError) -> Bool? { try optionalMember(key, "a boolean", \.boolValue) }
+    func string(_ key: String) throws(ControlProtocolError) -> String { try member(key, "a string", \.stringValue) }
+    func optionalString(_ key: String) throws(ControlProtocolError) -> String? { try optionalMember(key, "a string", \.stringValue) }
 
     func int<I: FixedWidthInteger>(_ key: String, as type: I.Type = I.self) throws(ControlProtocolError) -> I {
         let value = try required(key)
@@ -77,21 +73,9 @@ struct ObjectReader {
         return narrow
     }
 
-    func date(_ key: String) throws(ControlProtocolError) -> Date {
-        let value = try required(key)
-        guard let text = value.stringValue, let date = RFC3339.date(from: text) else {
-            throw fail(key, "an RFC 3339 time", value)
-        }
-        return date
-    }
-
-    func optionalDate(_ key: String) throws(ControlProtocolError) -> Date? {
-        guard let value = object[key], !value.isNull else { return nil }
-        guard let text = value.stringValue, let date = RFC3339.date(from: text) else {
-            throw fail(key, "an RFC 3339 time or null", value)
-        }
-        return date
-    }
+    static func date(_ json: JSON) -> Date? { json.stringValue.flatMap(RFC3339.date(from:)) }
+    func date(_ key: String) throws(ControlProtocolError) -> Date { try member(key, "an RFC 3339 time", Self.date) }
+    func optionalDate(_ key: String) throws(ControlProtocolError) -> Date? { try optionalMember(key, "an RFC 3339 time or null", Self.date) }
 
     func array(_ key: String) throws(ControlProtocolError) -> [JSON] {
         let value = try required(key)

@@ -77,49 +77,7 @@ public enum RelayMessage: Sendable, Hashable {
 
     /// Parses untrusted relay text into a message or throws; never traps.
     public init(json text: String) throws(NostrError) {
-        if let ok = Self.compactOK(text) {
-            self = ok
-            return
-        }
         try self.init(parsed: JSON.parseNostr(text))
-    }
-
-    /// `["OK","<id>",true,"<message>"]` written without spaces and with a message free of escapes
-    /// and control characters: how relays answer nearly every publish, read here without building
-    /// a JSON tree. Anything else goes to the full parser, which reads such a text the same way.
-    static func compactOK(_ text: String) -> RelayMessage? {
-        let utf8 = text.utf8
-        return utf8.withContiguousStorageIfAvailable { bytes -> RelayMessage? in
-            let prefix: StaticString = #"["OK",""#
-            let prefixLength = prefix.utf8CodeUnitCount
-            let idEnd = prefixLength + 64
-            // The shortest form is `["OK","<id>",true]`.
-            guard bytes.count >= idEnd + 7,
-                UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefixLength).elementsEqual(bytes[0..<prefixLength]),
-                bytes[idEnd] == UInt8(ascii: "\""), bytes[idEnd + 1] == UInt8(ascii: ","),
-                let id = try? EventID(hex: text[utf8.index(utf8.startIndex, offsetBy: prefixLength)..<utf8.index(utf8.startIndex, offsetBy: idEnd)])
-            else { return nil }
-            var index = idEnd + 2
-            let accepted: Bool
-            if bytes[index...].starts(with: "true".utf8) {
-                accepted = true
-                index += 4
-            } else if bytes[index...].starts(with: "false".utf8) {
-                accepted = false
-                index += 5
-            } else {
-                return nil
-            }
-            if index == bytes.count - 1, bytes[index] == UInt8(ascii: "]") {
-                return .ok(id, accepted: accepted, message: "")
-            }
-            guard bytes.count - index >= 4, bytes[index] == UInt8(ascii: ","), bytes[index + 1] == UInt8(ascii: "\""),
-                bytes[bytes.count - 2] == UInt8(ascii: "\""), bytes[bytes.count - 1] == UInt8(ascii: "]")
-            else { return nil }
-            let message = bytes[(index + 2)..<(bytes.count - 2)]
-            guard !message.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else { return nil }
-            return .ok(id, accepted: accepted, message: String(decoding: UnsafeBufferPointer(rebasing: message), as: UTF8.self))
-        } ?? nil
     }
 
     /// Parses untrusted UTF-8 bytes (validated here) into a message or throws; never traps.

@@ -15,21 +15,9 @@ public enum PaymentsErrorCode: String, PylonErrorCode, CaseIterable {
     case timedOut = "timed_out", unreachable, invalidResponse = "invalid_response", unsupportedMethod = "unsupported_method"
     case shutdown
 
-    /// The code for a NIP-47 error code.
+    /// The code for a NIP-47 error code: the same name in lower case (`RATE_LIMITED` → `rate_limited`).
     public init(_ code: WalletErrorCode) {
-        switch code {
-        case .rateLimited: self = .rateLimited
-        case .notImplemented: self = .notImplemented
-        case .insufficientBalance: self = .insufficientBalance
-        case .quotaExceeded: self = .quotaExceeded
-        case .restricted: self = .restricted
-        case .unauthorized: self = .unauthorized
-        case .internal: self = .internal
-        case .unsupportedEncryption: self = .unsupportedEncryption
-        case .paymentFailed: self = .paymentFailed
-        case .notFound: self = .notFound
-        case .other: self = .other
-        }
+        self = PaymentsErrorCode(rawValue: code.rawValue.lowercased()) ?? .other
     }
 }
 

@@ -109,11 +109,7 @@ public final class WalletClient: Service, Sendable {
     }
 
     private func handleResponse(_ event: Event) {
-        let response: WalletResponse
-        do {
-            response = try WalletResponse(event: event, uri: uri)
-        } catch {
-            logger.warning("unreadable wallet response", metadata: ["event.id": "\(event.id)", "error": "\(error.message)"])
+        guard let response = read(event, as: "response", { (event, uri) throws(NostrError) in try WalletResponse(event: event, uri: uri) }) else {
             return
         }
         guard let promise = state.withLock({ $0.waiting[response.requestID] }) else {
@@ -124,11 +120,7 @@ public final class WalletClient: Service, Sendable {
     }
 
     private func handleNotification(_ event: Event) {
-        let notification: WalletNotification
-        do {
-            notification = try WalletNotification(event: event, uri: uri)
-        } catch {
-            logger.warning("unreadable wallet notification", metadata: ["event.id": "\(event.id)", "error": "\(error.message)"])
+        guard let notification = read(event, as: "notification", { (event, uri) throws(NostrError) in try WalletNotification(event: event, uri: uri) }) else {
             return
         }
         let key = "\(notification.type):\(notification.transaction.paymentHash)"
@@ -137,6 +129,16 @@ public final class WalletClient: Service, Sendable {
             return state.listeners.all
         }
         for listener in listeners { listener.yield(notification) }
+    }
+
+    /// Decodes a wallet event; one that does not decode is logged and dropped.
+    private func read<Value>(_ event: Event, as what: String, _ decode: (Event, WalletConnectURI) throws(NostrError) -> Value) -> Value? {
+        do {
+            return try decode(event, uri)
+        } catch {
+            logger.warning("unreadable wallet event", metadata: ["event.id": "\(event.id)", "wallet.event": "\(what)", "error": "\(error.message)"])
+            return nil
+        }
     }
 
     /// The wallet's pushes (`payment_received`, `payment_sent`), each once, from now on; the
@@ -251,12 +253,7 @@ public final class WalletClient: Service, Sendable {
         let result = try await request(WalletRequest(.makeInvoice, params))
         let transaction = try Self.transaction(result, method: .makeInvoice)
         guard let text = transaction.invoice else { throw PaymentsError(.invalidResponse, "the wallet made no invoice text") }
-        let invoice: BOLT11Invoice
-        do {
-            invoice = try BOLT11Invoice(text)
-        } catch {
-            throw PaymentsError(.invalidResponse, "the wallet's invoice does not decode: \(error.message)")
-        }
+        let invoice = try BOLT11Invoice(text) { PaymentsError(.invalidResponse, "the wallet's invoice does not decode: \($0.message)") }
         guard invoice.amountMsats == amountMsats else {
             throw PaymentsError(.invalidResponse, "the wallet's invoice asks for \(invoice.amountMsats.map(String.init) ?? "any amount") msats, not \(amountMsats)")
         }

@@ -43,59 +43,32 @@ struct RowReader {
     mutating func optionalInt() throws -> Int? { try next(Int?.self) }
     mutating func bool() throws -> Bool { try next(Int64.self) != 0 }
 
-    mutating func date() throws -> Date {
+    /// The next column's text made into a value by `convert`; text it refuses is `corrupt_data`,
+    /// with the column named and `problem` saying what the text is not.
+    mutating func converted<Value>(_ problem: (String) -> String, _ convert: (String) -> Value?) throws -> Value {
         let text = try self.text()
-        guard let date = RFC3339.date(from: text) else {
+        guard let value = convert(text) else {
             index -= 1
-            throw fail("holds \"\(text.prefix(40))\", not an RFC 3339 time")
+            throw fail(problem(text))
         }
-        return date
+        return value
     }
 
-    mutating func optionalDate() throws -> Date? {
-        guard let text = try optionalText() else { return nil }
-        guard let date = RFC3339.date(from: text) else {
-            index -= 1
-            throw fail("holds \"\(text.prefix(40))\", not an RFC 3339 time")
-        }
-        return date
+    /// As ``converted(_:_:)``, for a column that may be NULL.
+    mutating func optionalConverted<Value>(_ problem: (String) -> String, _ convert: (String) -> Value?) throws -> Value? {
+        guard try next(String?.self) != nil else { return nil }
+        index -= 1
+        return try converted(problem, convert)
     }
 
-    mutating func eventID() throws -> EventID {
-        let text = try self.text()
-        guard let id = try? EventID(hex: text) else {
-            index -= 1
-            throw fail("is not an event id")
-        }
-        return id
-    }
+    private static func notTime(_ text: String) -> String { "holds \"\(text.prefix(40))\", not an RFC 3339 time" }
 
-    mutating func optionalEventID() throws -> EventID? {
-        guard let text = try optionalText() else { return nil }
-        guard let id = try? EventID(hex: text) else {
-            index -= 1
-            throw fail("is not an event id")
-        }
-        return id
-    }
-
-    mutating func publicKey() throws -> PublicKey {
-        let text = try self.text()
-        guard let key = try? PublicKey(hex: text) else {
-            index -= 1
-            throw fail("is not a public key")
-        }
-        return key
-    }
-
-    mutating func optionalPublicKey() throws -> PublicKey? {
-        guard let text = try optionalText() else { return nil }
-        guard let key = try? PublicKey(hex: text) else {
-            index -= 1
-            throw fail("is not a public key")
-        }
-        return key
-    }
+    mutating func date() throws -> Date { try converted(Self.notTime, RFC3339.date(from:)) }
+    mutating func optionalDate() throws -> Date? { try optionalConverted(Self.notTime, RFC3339.date(from:)) }
+    mutating func eventID() throws -> EventID { try converted({ _ in "is not an event id" }, { try? EventID(hex: $0) }) }
+    mutating func optionalEventID() throws -> EventID? { try optionalConverted({ _ in "is not an event id" }, { try? EventID(hex: $0) }) }
+    mutating func publicKey() throws -> PublicKey { try converted({ _ in "is not a public key" }, { try? PublicKey(hex: $0) }) }
+    mutating func optionalPublicKey() throws -> PublicKey? { try optionalConverted({ _ in "is not a public key" }, { try? PublicKey(hex: $0) }) }
 
     mutating func kind() throws -> Kind {
         let value = try int64()

@@ -91,54 +91,38 @@ struct DataReader {
         return value
     }
 
-    func optionalPublicKey(_ key: String) throws(PylonStoreError) -> PublicKey? {
-        guard optional(key) != nil else { return nil }
-        return try publicKey(key)
+    /// The member `key` made into a value by `read`; a value `read` refuses is `problem`.
+    func member<Value>(_ key: String, _ problem: String, _ read: (JSON) -> Value?) throws(PylonStoreError) -> Value {
+        guard let result = read(try value(key)) else { throw fail(key, problem) }
+        return result
     }
 
-    func string(_ key: String) throws(PylonStoreError) -> String {
-        guard case .string(let s) = try value(key) else { throw fail(key, "is not a string") }
-        return s
-    }
-
-    func optionalString(_ key: String) throws(PylonStoreError) -> String? {
+    /// As ``member(_:_:_:)``, for a member that may be missing or null.
+    func optionalMember<Value>(_ key: String, _ problem: String, _ read: (JSON) -> Value?) throws(PylonStoreError) -> Value? {
         guard let value = optional(key) else { return nil }
-        guard case .string(let s) = value else { throw fail(key, "is not a string") }
-        return s
+        guard let result = read(value) else { throw fail(key, problem) }
+        return result
     }
 
-    func int64(_ key: String) throws(PylonStoreError) -> Int64 {
-        guard case .integer(let i) = try value(key) else { throw fail(key, "is not an integer") }
-        return i
-    }
+    static func int(_ json: JSON) -> Int? { json.integerValue.flatMap { Int(exactly: $0) } }
+    static func date(_ json: JSON) -> Date? { json.stringValue.flatMap(RFC3339.date(from:)) }
+    static func eventID(_ json: JSON) -> EventID? { json.stringValue.flatMap { try? EventID(hex: $0) } }
+    static func publicKey(_ json: JSON) -> PublicKey? { json.stringValue.flatMap { try? PublicKey(hex: $0) } }
 
-    func optionalInt64(_ key: String) throws(PylonStoreError) -> Int64? {
-        guard let value = optional(key) else { return nil }
-        guard case .integer(let i) = value else { throw fail(key, "is not an integer") }
-        return i
-    }
-
-    func int(_ key: String) throws(PylonStoreError) -> Int {
-        guard let i = Int(exactly: try int64(key)) else { throw fail(key, "is out of range") }
-        return i
-    }
-
-    func optionalInt(_ key: String) throws(PylonStoreError) -> Int? {
-        guard let value = try optionalInt64(key) else { return nil }
-        guard let i = Int(exactly: value) else { throw fail(key, "is out of range") }
-        return i
-    }
-
-    func bool(_ key: String) throws(PylonStoreError) -> Bool {
-        guard case .bool(let b) = try value(key) else { throw fail(key, "is not a boolean") }
-        return b
-    }
-
-    func optionalBool(_ key: String) throws(PylonStoreError) -> Bool? {
-        guard let value = optional(key) else { return nil }
-        guard case .bool(let b) = value else { throw fail(key, "is not a boolean") }
-        return b
-    }
+    func string(_ key: String) throws(PylonStoreError) -> String { try member(key, "is not a string", \.stringValue) }
+    func optionalString(_ key: String) throws(PylonStoreError) -> String? { try optionalMember(key, "is not a string", \.stringValue) }
+    func int64(_ key: String) throws(PylonStoreError) -> Int64 { try member(key, "is not an integer", \.integerValue) }
+    func optionalInt64(_ key: String) throws(PylonStoreError) -> Int64? { try optionalMember(key, "is not an integer", \.integerValue) }
+    func int(_ key: String) throws(PylonStoreError) -> Int { try member(key, "is not an integer in range", Self.int) }
+    func optionalInt(_ key: String) throws(PylonStoreError) -> Int? { try optionalMember(key, "is not an integer in range", Self.int) }
+    func bool(_ key: String) throws(PylonStoreError) -> Bool { try member(key, "is not a boolean", \.boolValue) }
+    func optionalBool(_ key: String) throws(PylonStoreError) -> Bool? { try optionalMember(key, "is not a boolean", \.boolValue) }
+    func date(_ key: String) throws(PylonStoreError) -> Date { try member(key, "is not an RFC 3339 time", Self.date) }
+    func optionalDate(_ key: String) throws(PylonStoreError) -> Date? { try optionalMember(key, "is not an RFC 3339 time", Self.date) }
+    func eventID(_ key: String) throws(PylonStoreError) -> EventID { try member(key, "is not an event id", Self.eventID) }
+    func optionalEventID(_ key: String) throws(PylonStoreError) -> EventID? { try optionalMember(key, "is not an event id", Self.eventID) }
+    func publicKey(_ key: String) throws(PylonStoreError) -> PublicKey { try member(key, "is not a public key", Self.publicKey) }
+    func optionalPublicKey(_ key: String) throws(PylonStoreError) -> PublicKey? { try optionalMember(key, "is not a public key", Self.publicKey) }
 
     func strings(_ key: String) throws(PylonStoreError) -> [String] {
         guard case .array(let items) = try value(key) else { throw fail(key, "is not an array") }
@@ -148,34 +132,5 @@ struct DataReader {
             strings.append(s)
         }
         return strings
-    }
-
-    func date(_ key: String) throws(PylonStoreError) -> Date {
-        guard let date = RFC3339.date(from: try string(key)) else { throw fail(key, "is not an RFC 3339 time") }
-        return date
-    }
-
-    func optionalDate(_ key: String) throws(PylonStoreError) -> Date? {
-        guard let text = try optionalString(key) else { return nil }
-        guard let date = RFC3339.date(from: text) else { throw fail(key, "is not an RFC 3339 time") }
-        return date
-    }
-
-    func eventID(_ key: String) throws(PylonStoreError) -> EventID {
-        let text = try string(key)
-        guard let id = try? EventID(hex: text) else { throw fail(key, "is not an event id") }
-        return id
-    }
-
-    func optionalEventID(_ key: String) throws(PylonStoreError) -> EventID? {
-        guard let text = try optionalString(key) else { return nil }
-        guard let id = try? EventID(hex: text) else { throw fail(key, "is not an event id") }
-        return id
-    }
-
-    func publicKey(_ key: String) throws(PylonStoreError) -> PublicKey {
-        let text = try string(key)
-        guard let publicKey = try? PublicKey(hex: text) else { throw fail(key, "is not a public key") }
-        return publicKey
     }
 }

@@ -123,6 +123,15 @@ public struct BOLT11Invoice: Sendable, Hashable {
         }
     }
 
+    /// Decodes `text`, or throws what `failure` makes of the reason (the caller's own error).
+    public init<Failure: Error>(_ text: String, or failure: (NostrError) -> Failure) throws(Failure) {
+        do {
+            try self.init(text)
+        } catch {
+            throw failure(error)
+        }
+    }
+
     static func invalid(_ problem: String) -> NostrError {
         NostrError(.invalidInvoice, "the invoice \(problem)")
     }

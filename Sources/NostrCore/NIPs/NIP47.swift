@@ -5,14 +5,10 @@ public import PylonBasics
 /// requests, responses and notifications, and the error codes. The Payments module runs the
 /// conversation over relays; nothing here does I/O.
 public enum NIP47 {
-    /// The wallet service's capabilities (replaceable).
-    public static let infoKind: Kind = 13194
-    public static let requestKind: Kind = 23194
-    public static let responseKind: Kind = 23195
-    /// Notifications encrypted with NIP-44 v2.
-    public static let notificationKind: Kind = 23197
-    /// Notifications encrypted with NIP-04, for clients of older wallets.
-    public static let legacyNotificationKind: Kind = 23196
+    /// The wallet service's capabilities (replaceable); a request; its answer.
+    public static let infoKind: Kind = 13194, requestKind: Kind = 23194, responseKind: Kind = 23195
+    /// Notifications: NIP-44 v2 encrypted, and NIP-04 encrypted for clients of older wallets.
+    public static let notificationKind: Kind = 23197, legacyNotificationKind: Kind = 23196
 }
 
 /// A `nostr+walletconnect://` URI: the wallet service's key, its relays, the secret this client
@@ -143,28 +139,18 @@ public struct WalletInfo: Sendable, Equatable {
 
 /// The NIP-47 methods pylon uses.
 public enum WalletMethod: String, Sendable, Hashable, CaseIterable {
-    case getInfo = "get_info"
-    case getBalance = "get_balance"
-    case makeInvoice = "make_invoice"
-    case lookupInvoice = "lookup_invoice"
-    case payInvoice = "pay_invoice"
-    case listTransactions = "list_transactions"
+    case getInfo = "get_info", getBalance = "get_balance", listTransactions = "list_transactions"
+    case makeInvoice = "make_invoice", lookupInvoice = "lookup_invoice", payInvoice = "pay_invoice"
 }
 
 /// A NIP-47 error code (NIP-47 "Error codes", plus the per-method ones), each with a sentence a
 /// user understands. An unknown code reads as ``other``.
 public enum WalletErrorCode: String, PylonErrorCode, CaseIterable {
-    case rateLimited = "RATE_LIMITED"
-    case notImplemented = "NOT_IMPLEMENTED"
-    case insufficientBalance = "INSUFFICIENT_BALANCE"
-    case quotaExceeded = "QUOTA_EXCEEDED"
-    case restricted = "RESTRICTED"
-    case unauthorized = "UNAUTHORIZED"
-    case `internal` = "INTERNAL"
-    case unsupportedEncryption = "UNSUPPORTED_ENCRYPTION"
-    case paymentFailed = "PAYMENT_FAILED"
-    case notFound = "NOT_FOUND"
-    case other = "OTHER"
+    // NIP-47's general codes, then pay_invoice's and lookup_invoice's.
+    case rateLimited = "RATE_LIMITED", notImplemented = "NOT_IMPLEMENTED", insufficientBalance = "INSUFFICIENT_BALANCE"
+    case quotaExceeded = "QUOTA_EXCEEDED", restricted = "RESTRICTED", unauthorized = "UNAUTHORIZED", `internal` = "INTERNAL"
+    case unsupportedEncryption = "UNSUPPORTED_ENCRYPTION", other = "OTHER"
+    case paymentFailed = "PAYMENT_FAILED", notFound = "NOT_FOUND"
 
     /// What the code means, for a person.
     public var explanation: String {
