@@ -98,12 +98,29 @@ extension ProviderService {
         for await notification in wallet.notifications().cancelOnGracefulShutdown() where notification.type == "payment_received" {
             let hash = notification.transaction.paymentHash
             guard payments.withLock({ $0.pending[hash] != nil }) else {
-                logger.debug("a payment notification for no invoice of ours", metadata: ["payment.hash": "\(hash)"])
+                unmatched(notification)
                 continue
             }
             // A notification is a hint: the wallet's own record decides.
             await check(hash, wallet: wallet)
         }
+    }
+
+    /// A payment notification no waiting job matches (an invoice made outside a job, one already
+    /// settled or expired, a replay): journaled and counted; it changes no balance and no job.
+    private func unmatched(_ notification: WalletNotification) {
+        let hash = notification.transaction.paymentHash
+        let known = (try? store.invoice(paymentHash: hash)) ?? nil
+        let reason = known.map { "the invoice is no longer waiting for payment (\($0.state.rawValue))" } ?? "no job of this node has an invoice with this payment hash"
+        metrics.unmatchedPayments.increment()
+        do {
+            try store.append(
+                kind: .paymentUnmatched,
+                data: ["payment_hash": .string(hash), "amount_msats": .integer(notification.transaction.amountMsats), "reason": .string(reason)])
+        } catch {
+            logger.error("cannot journal an unmatched payment", metadata: ["payment.hash": "\(hash)", "error": "\(error)"])
+        }
+        logger.info("a payment notification matched no waiting job", metadata: ["payment.hash": "\(hash)", "payment.reason": "\(reason)"])
     }
 
     /// Asks the wallet about each invoice whose time has come, until the provider stops.

@@ -28,6 +28,8 @@ struct ProviderMetrics: Sendable {
     let invoicesCreated = Counter(label: "pylon_invoices_total", dimensions: [("state", "created")])
     let invoicesSettled = Counter(label: "pylon_invoices_total", dimensions: [("state", "settled")])
     let invoicesExpired = Counter(label: "pylon_invoices_total", dimensions: [("state", "expired")])
+    /// Payment notifications that matched no waiting job.
+    let unmatchedPayments = Counter(label: "pylon_wallet_notifications_unmatched_total")
 
     func reject(_ reason: RejectionReason) { rejected[reason]?.increment() }
 

@@ -31,6 +31,11 @@ public struct JournalKind: RawRepresentable, Sendable, Hashable, CustomStringCon
     /// A backend stopped answering. `backend`, `url`, `models`, `reason`.
     public static let backendDown: JournalKind = "backend.down"
 
+    /// A wallet notification of a payment that no job of this node waits for (an invoice made
+    /// outside a job, or one no longer waiting): `payment_hash`, `amount_msats`, `reason`. It
+    /// changes no balance and no job.
+    public static let paymentUnmatched: JournalKind = "payment.unmatched"
+
     // Store kinds: each is written with the state it records, in the same transaction.
 
     /// A request for this node arrived and was decided on; the `job.admitted` or `job.rejected`

@@ -209,4 +209,28 @@ struct PricedJobTests {
         #expect(rig.mock.calls(.openAIChat) == 0)
         #expect(try invoices(priced).count == 1)
     }
+
+    @Test("a payment notification that no job waits for is journaled and counted, and changes no job and no earning")
+    func unmatchedPayment() async throws {
+        let priced = try await start()
+        defer { priced.walletRelay.stop() }
+        let rig = priced.rig
+        // An invoice of the node's wallet made outside any job, then paid.
+        let made = try #require(try rig.node.pylon("wallet", "invoice", "5", "--memo", "a tip", "--json").json() as? [String: Any])
+        let bolt11 = try #require(made["bolt11"] as? String)
+        let hash = try #require(made["payment_hash"] as? String)
+        let payer = try TestHome()
+        #expect(try payer.pylon("wallet", "connect", try #require(priced.wallet.uris["buyer"])).status == 0)
+        #expect(try payer.pylon("wallet", "pay", bolt11).status == 0)
+        let entry = await awaitCondition(timeout: .seconds(15), interval: .milliseconds(200)) {
+            ((try? rig.journal()) ?? []).contains {
+                $0["kind"] as? String == "payment.unmatched" && ($0["data"] as? [String: Any])?["payment_hash"] as? String == hash
+            }
+        }
+        #expect(entry, "payment.unmatched journaled")
+        #expect(try rig.metric("pylon_wallet_notifications_unmatched_total") == 1)
+        let earnings = try #require(try rig.node.pylon("earnings", "--json").json() as? [String: Any])
+        #expect(earnings["total_msats"] as? Int == 0)
+        #expect(try rig.journal().filter { $0["kind"] as? String == "payment.received" }.isEmpty)
+    }
 }
