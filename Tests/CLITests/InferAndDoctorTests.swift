@@ -117,21 +117,7 @@ struct InferAndDoctorTests {
         process.standardOutput = output
         try process.run()
         defer { if process.isRunning { process.terminate() } }
-        // Complete lines only: a read may end in the middle of one.
-        let lines = LockedBox<[String]>([])
-        let pending = LockedBox(Data())
-        let reader = output.fileHandleForReading
-        reader.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            let complete: [String] = pending.withLock { buffer in
-                buffer.append(chunk)
-                guard let end = buffer.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-                let text = String(decoding: buffer[..<end], as: UTF8.self)
-                buffer.removeSubrange(...end)
-                return text.split(separator: "\n").map(String.init)
-            }
-            lines.withLock { $0 += complete }
-        }
+        let lines = OutputLines(reading: output.fileHandleForReading)
         // The daemon's start is already there; a reload made now must appear too.
         #expect(await awaitCondition(timeout: .seconds(10)) { lines.value.contains { $0.contains("daemon.started") } })
         #expect(try node.pylon("reload").status == 0)
@@ -139,7 +125,7 @@ struct InferAndDoctorTests {
         for line in lines.value {
             #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not one JSON object: \(line)")
         }
-        reader.readabilityHandler = nil
+        output.fileHandleForReading.readabilityHandler = nil
         // [http].listen = "" disables the HTTP server.
         #expect(throws: (any Error).self) { try node.http("/__health") }
         try await node.mustCleanShutdown()

@@ -7,8 +7,7 @@ public final class DVMCustomer: @unchecked Sendable {
     public let pubkey: String
     private let process: Process
     private let input = Pipe()
-    private let lines = LockedBox<[String]>([])
-    private let pending = LockedBox(Data())
+    private let lines: OutputLines
 
     public struct CustomerError: Error, CustomStringConvertible {
         public let description: String
@@ -23,19 +22,8 @@ public final class DVMCustomer: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let lines = self.lines
-        let pending = self.pending
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            let complete: [String] = pending.withLock { buffer in
-                buffer.append(chunk)
-                guard let end = buffer.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-                let text = String(decoding: buffer[..<end], as: UTF8.self)
-                buffer.removeSubrange(...end)
-                return text.split(separator: "\n").map(String.init)
-            }
-            lines.withLock { $0 += complete }
-        }
+        let lines = OutputLines(reading: output.fileHandleForReading)
+        self.lines = lines
         guard await awaitCondition(timeout: .seconds(20), { lines.value.contains { $0.contains(#""type": "ready""#) || $0.contains(#""type":"ready""#) } }),
             let ready = Self.parse(lines.value.first { $0.contains("ready") } ?? ""), let key = ready["pubkey"] as? String
         else {

@@ -11,8 +11,7 @@ public final class TestWalletService: @unchecked Sendable {
     public let clientPubkeys: [String: String]
     private let process: Process
     private let input = Pipe()
-    private let lines = LockedBox<[String]>([])
-    private let pending = LockedBox(Data())
+    private let lines: OutputLines
     private let commandLock = NSLock()
 
     public struct ServiceError: Error, CustomStringConvertible {
@@ -35,19 +34,8 @@ public final class TestWalletService: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let lines = self.lines
-        let pending = self.pending
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            let complete: [String] = pending.withLock { buffer in
-                buffer.append(chunk)
-                guard let end = buffer.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-                let text = String(decoding: buffer[..<end], as: UTF8.self)
-                buffer.removeSubrange(...end)
-                return text.split(separator: "\n").map(String.init)
-            }
-            lines.withLock { $0 += complete }
-        }
+        let lines = OutputLines(reading: output.fileHandleForReading)
+        self.lines = lines
         guard await awaitCondition(timeout: .seconds(30), { !lines.value.isEmpty }),
             let first = Self.parse(lines.value[0]), let wallets = first["wallets"] as? [String: [String: Any]]
         else {
