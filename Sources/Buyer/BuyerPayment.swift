@@ -34,8 +34,15 @@ extension BuyerSession {
 
     /// Pays `amount` for `job` from `wallet`; the msats paid. An invoice this job already paid is
     /// not paid again: the wallet's record of it is looked up instead.
+    /// Each refusal and each payment is journaled (`payment.refused`, `payment.sent`).
     public func pay(_ job: inout BuyerJob, amount: JobAmount, wallet: WalletClient, maxMsats: Int64) async throws(BuyerError) -> Int64 {
-        let invoice = try Self.checkPayment(amount, job: job, maxMsats: maxMsats, now: Int64(Date().timeIntervalSince1970))
+        let invoice: BOLT11Invoice
+        do {
+            invoice = try Self.checkPayment(amount, job: job, maxMsats: maxMsats, now: Int64(Date().timeIntervalSince1970))
+        } catch {
+            journal(.paymentRefused, job: job, amountMsats: amount.msats, paymentHash: nil, reason: error.message)
+            throw error
+        }
         let hash = invoice.paymentHash.hex
         if job.paymentHash == hash, job.amountPaidMsats > 0 { return job.amountPaidMsats }
         if job.paymentHash == hash, let earlier = try? await wallet.lookupInvoice(paymentHash: hash), earlier.isSettled {
@@ -50,11 +57,22 @@ extension BuyerSession {
         } catch {
             job.error = "the payment failed: \(error.description)"
             save(&job)
+            journal(.paymentRefused, job: job, amountMsats: amount.msats, paymentHash: hash, reason: job.error)
             throw BuyerError(.paymentFailed, "the wallet could not pay \(invoice.amountMsats ?? 0) msats: \(error.description)", cause: error)
         }
         job.amountPaidMsats = invoice.amountMsats ?? amount.msats
         job.error = nil
         save(&job)
+        journal(.paymentSent, job: job, amountMsats: job.amountPaidMsats, paymentHash: hash)
         return job.amountPaidMsats
+    }
+
+    private func journal(_ kind: JournalKind, job: BuyerJob, amountMsats: Int64, paymentHash: String?, reason: String? = nil) {
+        var data: [JSON.Member] = [
+            .init("job_id", .string(job.id.hex)), .init("provider", job.provider.map { .string($0.hex) } ?? .null),
+            .init("amount_msats", .integer(amountMsats)), .init("payment_hash", paymentHash.map(JSON.string) ?? .null),
+        ]
+        if let reason { data.append(.init("reason", .string(reason))) }
+        _ = try? store?.append(kind: kind, data: .object(data))
     }
 }

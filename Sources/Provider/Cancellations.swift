@@ -2,6 +2,7 @@ import CoreMetrics
 import NostrCore
 import PylonAsync
 import RelayPool
+import Synchronization
 
 extension ProviderService {
     /// Cancellation by a kind 5 deletion from the request's author (NIP-09, SPEC §8). One
@@ -47,7 +48,7 @@ extension ProviderService {
             let reason = "cancelled by the customer (kind 5 deletion \(deletion.id.hex.prefix(12)))"
             switch scheduler.cancel(id, reason: reason) {
             case .removedFromQueue:
-                if let request = takeRequest(id) { cancelJob(RequestReference(request), reason: reason) }
+                if let job = jobs.withLock({ $0.entry(id) }) { cancelJob(RequestReference(job.request), reason: reason) }
                 metrics.observe(scheduler)
             case .signalled, .notFound:
                 break

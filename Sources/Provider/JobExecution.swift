@@ -38,12 +38,8 @@ extension ProviderService {
                 failJob(request, reason: error.message)
                 return
             }
-            do {
-                try store.start(jobID: request.id, model: route.model, backend: route.backendName)
-            } catch {
-                logger.error("cannot start a job", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
-                return
-            }
+            guard advance(request.id, to: .running, route: route, record: { try store.start(jobID: request.id, model: route.model, backend: route.backendName) }) != nil
+            else { return }
         }
         logger.trace("job started", metadata: ["job.id": "\(request.id)", "job.model": "\(route.model)"])
         send(feedback: .processing, extra: "running on \(route.model)", to: reference)
@@ -112,11 +108,7 @@ extension ProviderService {
 
     /// Records a job whose result a relay accepted, then says `success`.
     private func complete(_ reference: RequestReference, _ completion: JobCompletion) {
-        do {
-            try store.complete(jobID: reference.id, completion)
-        } catch {
-            logger.error("cannot record a completed job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
-        }
+        guard advance(reference.id, to: .answered, record: { try store.complete(jobID: reference.id, completion) }) != nil else { return }
         metrics.completed.increment()
         send(feedback: .success, to: reference)
         logger.debug("job completed", metadata: ["job.id": "\(reference.id)", "job.result": "\(completion.resultEventID)"])
@@ -128,22 +120,14 @@ extension ProviderService {
     }
 
     func failJob(_ reference: RequestReference, reason: String) {
-        do {
-            try store.fail(jobID: reference.id, reason: reason)
-        } catch {
-            logger.error("cannot record a failed job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
-        }
+        guard advance(reference.id, to: .failed, record: { try store.fail(jobID: reference.id, reason: reason) }) != nil else { return }
         metrics.failed.increment()
         logger.info("job failed", metadata: ["job.id": "\(reference.id)", "job.reason": "\(reason)"])
         send(feedback: .error, extra: reason, to: reference)
     }
 
     func cancelJob(_ reference: RequestReference, reason: String) {
-        do {
-            try store.cancel(jobID: reference.id, reason: reason)
-        } catch {
-            logger.error("cannot record a cancelled job", metadata: ["job.id": "\(reference.id)", "error": "\(error)"])
-        }
+        guard advance(reference.id, to: .cancelled, record: { try store.cancel(jobID: reference.id, reason: reason) }) != nil else { return }
         metrics.cancelled.increment()
         logger.info("job cancelled", metadata: ["job.id": "\(reference.id)", "job.reason": "\(reason)"])
         send(feedback: .error, extra: reason, to: reference)

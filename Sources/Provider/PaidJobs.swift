@@ -9,34 +9,28 @@ import PylonStore
 import ServiceLifecycle
 import Synchronization
 
-/// A priced job's invoice as the provider follows it: the job's request (to run it once paid) and
-/// when to ask the wallet next.
-struct PendingPayment: Sendable {
-    let request: JobRequest
-    let invoice: BOLT11Invoice
-    var nextCheck: ContinuousClock.Instant
-    var interval: Duration
-}
-
-/// Priced jobs between admission and payment: those waiting for their invoice, and the invoices
-/// waiting to be paid, by payment hash. Guarded by ProviderService's `payments` lock.
-struct PaymentBook: Sendable {
-    var pending: [String: PendingPayment] = [:]
-}
-
 /// Priced jobs (SPEC §8 "Payment"): an invoice from the wallet for the price, `payment-required`
 /// with it, and the job queued (paid jobs first, by amount) only once the wallet confirms the
 /// payment, by notification or by `lookup_invoice`. An invoice left unpaid closes its job with an
 /// error. One invoice per job, ever: a restart re-publishes the job's invoice instead of making
 /// another (see ``resumePayments(_:)``).
+/// A priced job that needs its invoice.
+struct InvoiceOrder: Sendable {
+    let request: JobRequest
+    /// Admitted before a restart: the wallet may have made the invoice already.
+    let resumed: Bool
+}
+
 extension ProviderService {
     /// Admitted and priced: the invoice is made by ``takePayments()``, off the intake path.
-    func askForPayment(_ request: JobRequest) {
+    /// `resumed`: the job was admitted before a restart, and the wallet may have made its
+    /// invoice already.
+    func askForPayment(_ request: JobRequest, resumed: Bool = false) {
         guard wallet != nil else {
             failJob(request, reason: "this provider asks a price but has no wallet to be paid into")
             return
         }
-        invoicing.continuation.yield(request)
+        invoicing.continuation.yield(InvoiceOrder(request: request, resumed: resumed))
     }
 
     /// Runs for the provider's life: makes invoices for admitted priced jobs, follows the wallet's
@@ -46,22 +40,28 @@ extension ProviderService {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.followNotifications(wallet) }
             group.addTask { await self.checkPayments(wallet) }
-            for await request in invoicing.stream {
-                group.addTask { await self.invoice(request, wallet: wallet) }
+            for await order in invoicing.stream {
+                group.addTask { await self.invoice(order, wallet: wallet) }
             }
         }
     }
 
-    /// Makes the job's one invoice, records it, and tells the customer.
-    func invoice(_ request: JobRequest, wallet: WalletClient) async {
+    /// Makes the job's one invoice (or, after a restart, finds the one the wallet made before the
+    /// daemon could record it), records it, and tells the customer.
+    func invoice(_ order: InvoiceOrder, wallet: WalletClient) async {
+        let request = order.request
         let configuration = configuration
-        let price = configuration.priceMsats
         let made: BOLT11Invoice
         do {
-            made = try await wallet.makeInvoice(
-                amountMsats: price, description: "pylon job \(request.id.hex.prefix(12)) (kind \(request.event.kind))",
-                expirySeconds: configuration.invoiceExpirySecs
-            ).invoice
+            if order.resumed, let found = try await madeBeforeRestart(request, wallet: wallet) {
+                made = found
+                logger.info("found the invoice made before a restart", metadata: ["job.id": "\(request.id)", "payment.hash": "\(made.paymentHash.hex)"])
+            } else {
+                made = try await wallet.makeInvoice(
+                    amountMsats: configuration.priceMsats, description: Self.invoiceDescription(request),
+                    expirySeconds: configuration.invoiceExpirySecs
+                ).invoice
+            }
         } catch {
             logger.error("the wallet made no invoice", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
             failJob(request, reason: "the provider could not make an invoice for this job; please try again later")
@@ -70,7 +70,7 @@ extension ProviderService {
         do {
             try store.createInvoice(
                 NewInvoice(
-                    paymentHash: made.paymentHash.hex, jobID: request.id, bolt11: made.text, amountMsats: price,
+                    paymentHash: made.paymentHash.hex, jobID: request.id, bolt11: made.text, amountMsats: made.amountMsats ?? configuration.priceMsats,
                     expiresAt: Date(timeIntervalSince1970: Double(made.expiresAt))))
         } catch {
             logger.error("cannot record an invoice", metadata: ["job.id": "\(request.id)", "error": "\(error)"])
@@ -81,12 +81,29 @@ extension ProviderService {
         follow(request, invoice: made)
     }
 
+    /// The unpaid invoice the wallet made for this job, if a crash came before the daemon recorded it.
+    private func madeBeforeRestart(_ request: JobRequest, wallet: WalletClient) async throws(PaymentsError) -> BOLT11Invoice? {
+        let description = Self.invoiceDescription(request)
+        let unpaid = try await wallet.listTransactions(limit: 100, unpaid: true)
+        guard
+            let transaction = unpaid.first(where: { $0.direction != .outgoing && $0.description == description && $0.state != .expired }),
+            let text = transaction.invoice, let invoice = try? BOLT11Invoice(text), invoice.paymentHash.hex == transaction.paymentHash,
+            !invoice.isExpired(now: Self.now)
+        else { return nil }
+        return invoice
+    }
+
+    /// What the invoice of a job says: it names the job, whole, so that a restart can find an
+    /// invoice the wallet made for it before the daemon could record it.
+    static func invoiceDescription(_ request: JobRequest) -> String {
+        "pylon job \(request.id.hex) (kind \(request.event.kind))"
+    }
+
     /// Starts following an invoice and (again) asks the customer to pay it.
     func follow(_ request: JobRequest, invoice: BOLT11Invoice) {
-        let configuration = configuration
-        let pending = PendingPayment(
-            request: request, invoice: invoice, nextCheck: .now + configuration.paymentCheckInterval, interval: configuration.paymentCheckInterval)
-        payments.withLock { $0.pending[invoice.paymentHash.hex] = pending }
+        let interval = configuration.paymentCheckInterval
+        guard jobs.withLock({ $0.watch(request.id.hex, invoice: invoice, interval: interval, now: .now) }) else { return }
+        invoiceFollowed.continuation.yield()
         let sats = Double(invoice.amountMsats ?? 0) / 1000
         send(
             feedback: .paymentRequired, extra: "pay \(sats.formatted(.number.precision(.fractionLength(0...3)))) sats to run this job",
@@ -97,7 +114,7 @@ extension ProviderService {
     private func followNotifications(_ wallet: WalletClient) async {
         for await notification in wallet.notifications().cancelOnGracefulShutdown() where notification.type == "payment_received" {
             let hash = notification.transaction.paymentHash
-            guard payments.withLock({ $0.pending[hash] != nil }) else {
+            guard jobs.withLock({ $0.awaiting(paymentHash: hash) != nil }) else {
                 unmatched(notification)
                 continue
             }
@@ -123,19 +140,27 @@ extension ProviderService {
         logger.info("a payment notification matched no waiting job", metadata: ["payment.hash": "\(hash)", "payment.reason": "\(reason)"])
     }
 
-    /// Asks the wallet about each invoice whose time has come, until the provider stops.
+    /// Asks the wallet about each invoice whose time has come, until the provider stops. While
+    /// no invoice is followed it sleeps until one is.
     private func checkPayments(_ wallet: WalletClient) async {
+        var followed = invoiceFollowed.stream.makeAsyncIterator()
         while !isStopping && !Task.isCancelled {
             let now = ContinuousClock.now
-            let due = payments.withLock { $0.pending.filter { $0.value.nextCheck <= now }.map(\.key) }
+            let (due, next) = jobs.withLock { ($0.dueChecks(now: now), $0.nextCheck) }
             for hash in due where !isStopping { await check(hash, wallet: wallet) }
-            try? await LoopTimer.sleep(for: .milliseconds(250))
+            guard due.isEmpty else { continue }
+            if let next {
+                // A newly followed invoice's first check is at most one interval away.
+                try? await LoopTimer.sleep(for: min(next - now, configuration.paymentCheckInterval))
+            } else if await followed.next() == nil {
+                return
+            }
         }
     }
 
     /// One look at an invoice: paid → the job is queued; expired → the job is closed; else later.
     func check(_ hash: String, wallet: WalletClient) async {
-        guard let pending = payments.withLock({ $0.pending[hash] }) else { return }
+        guard let pending = jobs.withLock({ $0.awaiting(paymentHash: hash)?.payment }) else { return }
         let transaction: WalletTransaction?
         do {
             transaction = try await wallet.lookupInvoice(paymentHash: hash)
@@ -148,72 +173,62 @@ extension ProviderService {
         } else if pending.invoice.isExpired(now: Self.now) || transaction?.state == .expired {
             expire(hash)
         } else {
-            let configuration = configuration
-            payments.withLock { book in
-                guard var entry = book.pending[hash] else { return }
-                entry.interval = min(entry.interval * 2, configuration.paymentCheckMaxInterval)
-                // Never past the expiry: the last look is the one that closes an unpaid job.
-                let untilExpiry = Duration.seconds(max(0, pending.invoice.expiresAt - Self.now))
-                entry.nextCheck = .now + min(entry.interval, untilExpiry)
-                book.pending[hash] = entry
-            }
+            let maxInterval = configuration.paymentCheckMaxInterval
+            let untilExpiry = pending.invoice.expiresAt - Self.now
+            jobs.withLock { $0.checkLater(paymentHash: hash, maxInterval: maxInterval, secondsToExpiry: untilExpiry, now: .now) }
         }
     }
 
     /// The wallet confirmed the payment: the earning and `payment.received` (and the job back to
     /// `queued`) in one transaction, then the job runs, ahead of free ones.
     func settle(_ hash: String, amountMsats: Int64) {
-        guard let pending = payments.withLock({ $0.pending.removeValue(forKey: hash) }) else { return }
-        let record: JournalRecord
-        do {
-            record = try store.settleInvoice(paymentHash: hash, amountMsats: amountMsats)
-        } catch {
-            logger.error("cannot record a payment", metadata: ["job.id": "\(pending.request.id)", "payment.hash": "\(hash)", "error": "\(error)"])
+        guard let request = jobs.withLock({ $0.awaiting(paymentHash: hash)?.request }) else { return }
+        var released = false
+        let paid = advance(request.id, to: .paid) {
+            let record = try store.settleInvoice(paymentHash: hash, amountMsats: amountMsats)
+            released = record.data["job_status"]?.stringValue == JobStatus.queued.rawValue
+        }
+        guard paid != nil else { return }
+        guard released else {
+            logger.warning("a payment did not release its job", metadata: ["job.id": "\(request.id)", "payment.hash": "\(hash)"])
             return
         }
         metrics.invoicesSettled.increment()
         metrics.earnings.increment(by: amountMsats)
-        logger.info("job paid", metadata: ["job.id": "\(pending.request.id)", "payment.msats": "\(amountMsats)"])
-        guard record.data["job_status"]?.stringValue == JobStatus.queued.rawValue else {
-            logger.warning("a payment did not release its job", metadata: ["job.id": "\(pending.request.id)", "payment.hash": "\(hash)"])
-            return
-        }
-        guard !isStopping else { return }  // queued in the store: the next start runs it
-        enqueue(pending.request, priority: amountMsats)
+        logger.info("job paid", metadata: ["job.id": "\(request.id)", "payment.msats": "\(amountMsats)"])
+        // The payment's transaction queued the job in the store; a stop now leaves it for the next start.
+        guard !isStopping, advance(request.id, to: .queued) != nil else { return }
+        schedule(request, priority: amountMsats)
     }
 
     /// The invoice expired unpaid: the job is closed with an error, in the invoice's transaction.
     func expire(_ hash: String) {
-        guard let pending = payments.withLock({ $0.pending.removeValue(forKey: hash) }) else { return }
+        guard let request = jobs.withLock({ $0.awaiting(paymentHash: hash)?.request }) else { return }
         let reason = "payment not received: the invoice expired unpaid"
-        do {
-            try store.expireInvoice(paymentHash: hash, reason: reason)
-        } catch {
-            logger.error("cannot record an expired invoice", metadata: ["job.id": "\(pending.request.id)", "error": "\(error)"])
-            return
-        }
+        guard advance(request.id, to: .expired, record: { try store.expireInvoice(paymentHash: hash, reason: reason) }) != nil else { return }
         metrics.failed.increment()
         metrics.invoicesExpired.increment()
-        send(feedback: .error, extra: reason, to: RequestReference(pending.request))
-        logger.info("invoice expired unpaid", metadata: ["job.id": "\(pending.request.id)"])
+        send(feedback: .error, extra: reason, to: RequestReference(request))
+        logger.info("invoice expired unpaid", metadata: ["job.id": "\(request.id)"])
     }
 
     /// After a restart: every job still waiting for payment is followed again with its one
     /// invoice (re-published, in case it never reached a relay), or gets one if the daemon
     /// stopped before the wallet made it.
-    func resumePayments(_ jobs: [Job]) {
-        for job in jobs {
+    func resumePayments(_ waiting: [Job]) {
+        for job in waiting {
             guard let event = try? job.requestEvent() else {
                 _ = try? store.fail(jobID: job.id, reason: "the stored request could not be read back")
                 continue
             }
             var request = JobRequest(event: event)
             if request.isEncrypted { try? request.decrypt(with: keypair.secretKey) }
-            let invoice = (try? store.invoices(jobID: job.id))?.last { $0.state == .pending }
-            if let invoice, let decoded = try? BOLT11Invoice(invoice.bolt11) {
+            guard jobs.withLock({ $0.insert(request, phase: .awaitingPayment) }) else { continue }
+            let invoices = (try? store.invoices(jobID: job.id)) ?? []
+            if let invoice = invoices.last(where: { $0.state == .pending }), let decoded = try? BOLT11Invoice(invoice.bolt11) {
                 follow(request, invoice: decoded)
-            } else if (try? store.invoices(jobID: job.id))?.isEmpty ?? true {
-                askForPayment(request)
+            } else if invoices.isEmpty {
+                askForPayment(request, resumed: true)
             }
         }
     }

@@ -29,15 +29,16 @@ public final class ProviderService: Service, Sendable {
     let wallet: WalletClient?
     let logger: Logger
     let metrics = ProviderMetrics()
-    /// Priced jobs waiting for their invoice or its payment (see PaidJobs.swift).
-    let payments = Mutex(PaymentBook())
-    let invoicing = AsyncStream.makeStream(of: JobRequest.self)
+    /// The jobs between admission and their final phase, and which move each may make next
+    /// (see JobLifecycle.swift).
+    let jobs = Mutex(JobTable())
+    /// Priced jobs waiting for their invoice (see PaidJobs.swift).
+    let invoicing = AsyncStream.makeStream(of: InvoiceOrder.self)
+    /// Wakes the payment checker when an invoice is first followed; it sleeps while none is.
+    let invoiceFollowed = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
     private let settings: Mutex<ProviderConfiguration>
     private let limiter: Mutex<CustomerRateLimiter>
-    /// The jobs in the scheduler, by id: each request, and the route of a job that started when
-    /// it was admitted.
-    private let requests = Mutex<[String: (request: JobRequest, started: BackendRoute?)]>([:])
     private let local = Mutex<[String: LocalTicket]>([:])
     private let intakeSubscription = Mutex<PoolSubscription?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -101,15 +102,14 @@ public final class ProviderService: Service, Sendable {
         logger.info("provider stopping: no new jobs")
         intakeSubscription.withLock { $0 }?.close()
         invoicing.continuation.finish()
+        invoiceFollowed.continuation.finish()
         // Queued jobs are answered before dispatch closes, so their feedback makes the outbox.
         for item in scheduler.drainQueue() {
             switch item.origin {
             case .local:
                 local.withLock { $0[item.id] }?.start.fulfill(false)
             case .nostr:
-                if let request = takeRequest(item.id) {
-                    failJob(request, reason: Self.shutdownReason)
-                }
+                if let job = jobs.withLock({ $0.entry(item.id) }) { failJob(job.request, reason: Self.shutdownReason) }
             }
         }
         scheduler.close()
@@ -239,15 +239,25 @@ public final class ProviderService: Service, Sendable {
         }
         metrics.admitted.increment()
         logger.debug("job admitted", metadata: ["job.id": "\(request.id)", "job.kind": "\(request.event.kind)", "job.customer": "\(request.customer)"])
-        if configuration.priceMsats > 0 {
+        // Admitted in the store's one transaction, and as it was written: waiting for payment,
+        // started, or queued.
+        let id = request.id.hex
+        let next: JobPhase = configuration.priceMsats > 0 ? .awaitingPayment : reservation != nil ? .running : .queued
+        jobs.withLock { jobs in
+            _ = jobs.insert(request)
+            jobs.move(id, to: next, route: route)
+        }
+        switch next {
+        case .awaitingPayment:
             // Priced: nothing runs before the wallet confirms the payment.
             askForPayment(request)
-        } else if let reservation = reservation.take() {
-            requests.withLock { $0[request.id.hex] = (request, route) }
-            scheduler.enqueue(Self.scheduledItem(request), reservation: reservation)
-            metrics.observe(scheduler)
-        } else {
-            enqueue(request)
+        case .running:
+            if let reservation = reservation.take() {
+                scheduler.enqueue(Self.scheduledItem(request), reservation: reservation)
+                metrics.observe(scheduler)
+            }
+        default:
+            schedule(request)
         }
     }
 
@@ -258,23 +268,47 @@ public final class ProviderService: Service, Sendable {
             customer: request.customer, requestCreatedAt: request.event.createdAt)
     }
 
-    /// Puts an admitted (or recovered, or paid) job in the scheduler.
-    func enqueue(_ request: JobRequest, priority: Int64 = 0) {
-        requests.withLock { $0[request.id.hex] = (request, nil) }
+    /// Puts a queued job (admitted, recovered or paid) in the scheduler.
+    func schedule(_ request: JobRequest, priority: Int64 = 0) {
         let item = Self.scheduledItem(request, priority: priority)
         do {
             try scheduler.enqueue(item)
         } catch {
             // Only a local job taking the last place since the check: the job fails honestly.
-            _ = takeRequest(request.id.hex)
             failJob(request, reason: error.description)
         }
         metrics.observe(scheduler)
     }
 
-    func takeRequest(_ id: String) -> JobRequest? {
-        requests.withLock { $0.removeValue(forKey: id)?.request }
+    /// Moves a job to its next phase (JobLifecycle.swift): the table agrees first, so of two paths
+    /// racing for the same job only one goes on; then `record` writes the move to the store, in
+    /// one transaction with its journal entry. Returns the job as it is now, or nil when the move
+    /// was refused (logged; nothing written) or could not be written (logged; the store keeps
+    /// the earlier status, which the next start takes up).
+    @discardableResult
+    func advance(_ id: EventID, to next: JobPhase, route: BackendRoute? = nil, record: () throws -> Void = {}) -> JobTable.Entry? {
+        let moved = jobs.withLock { $0.move(id.hex, to: next, route: route) }
+        switch moved {
+        case .success(let entry):
+            do {
+                try record()
+            } catch {
+                // The store keeps the earlier status: the next start takes the job up from there.
+                logger.error("cannot record a job's move", metadata: ["job.id": "\(id)", "job.phase": "\(next.rawValue)", "error": "\(error)"])
+                return nil
+            }
+            return entry
+        case .failure(.unknown):
+            logger.debug("no job to move", metadata: ["job.id": "\(id)", "job.phase": "\(next.rawValue)"])
+            return nil
+        case .failure(.notAllowed(let from)):
+            logger.debug("job move refused", metadata: ["job.id": "\(id)", "job.from": "\(from.rawValue)", "job.phase": "\(next.rawValue)"])
+            return nil
+        }
     }
+
+    /// How many jobs are between admission and their final phase.
+    public var openJobs: Int { jobs.withLock { $0.count } }
 
     // MARK: Dispatch
 
@@ -285,17 +319,16 @@ public final class ProviderService: Service, Sendable {
         // ends the wait; a probe that takes more than 30 s does too).
         let probing = ContinuousClock.now + .seconds(30)
         while !isStopping, ContinuousClock.now < probing, !(await backends.awaitFirstDetection(timeout: .milliseconds(250))) {}
-        await withDiscardingTaskGroup { jobs in
+        await withDiscardingTaskGroup { slots in
             while let next = await scheduler.next() {
                 metrics.observe(scheduler)
                 logger.trace("job dispatched", metadata: ["job.id": "\(next.item.id)"])
-                jobs.addTask {
+                slots.addTask {
                     switch next.item.origin {
                     case .nostr:
-                        if let job = self.requests.withLock({ $0[next.item.id] }) {
-                            await self.execute(job.request, startedOn: job.started, control: next.control)
+                        if let job = self.jobs.withLock({ $0.entry(next.item.id) }) {
+                            await self.execute(job.request, startedOn: job.phase == .running ? job.route : nil, control: next.control)
                         }
-                        _ = self.takeRequest(next.item.id)
                     case .local:
                         if let ticket = self.local.withLock({ $0[next.item.id] }) {
                             ticket.start.fulfill(true)
@@ -306,7 +339,7 @@ public final class ProviderService: Service, Sendable {
                     self.metrics.observe(self.scheduler)
                 }
             }
-            jobs.addTask {
+            slots.addTask {
                 let grace = min(self.configuration.jobTimeout, .seconds(10))
                 let deadline = ContinuousClock.now + grace
                 while !self.scheduler.snapshot().running.isEmpty && ContinuousClock.now < deadline {

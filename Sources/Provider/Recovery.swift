@@ -5,6 +5,7 @@ import NostrCore
 import PylonAsync
 import PylonStore
 import RelayPool
+import Synchronization
 
 extension ProviderService {
     /// After a crash or a stop, every job left open ends with exactly one result or error
@@ -36,6 +37,8 @@ extension ProviderService {
             }
             var request = JobRequest(event: event)
             if request.isEncrypted { try? request.decrypt(with: keypair.secretKey) }
+            // Taken up in the phase the store left it in; a job this run already knows is not ours to recover.
+            guard jobs.withLock({ $0.insert(request, phase: JobPhase(resuming: job.status)) }) else { continue }
             let reference = RequestReference(request)
             if let answer = answered[job.id] {
                 close(job, with: answer, reference: reference)
@@ -47,9 +50,10 @@ extension ProviderService {
                 continue
             }
             if job.status == .running {
-                record { try store.requeue(jobID: job.id, reason: "the daemon stopped while the job ran") }
+                guard advance(job.id, to: .queued, record: { try store.requeue(jobID: job.id, reason: "the daemon stopped while the job ran") }) != nil
+                else { continue }
             }
-            enqueue(request)
+            schedule(request)
         }
     }
 
@@ -73,16 +77,17 @@ extension ProviderService {
 
     private func close(_ job: Job, with answer: Event, reference: RequestReference) {
         if answer.kind.isJobResult {
-            record {
+            let recorded = advance(job.id, to: .answered) {
                 if job.status == .queued { try store.start(jobID: job.id, model: job.requestedModel ?? "unknown", backend: "unknown") }
                 try store.complete(jobID: job.id, JobCompletion(resultEventID: answer.id, outputBytes: answer.content.utf8.count, durationMs: 0))
             }
+            guard recorded != nil else { return }
             metrics.completed.increment()
             send(feedback: .success, to: reference)
             logger.info("recovered a job already answered", metadata: ["job.id": "\(job.id)", "job.result": "\(answer.id)"])
         } else {
             let reason = (try? JobFeedback(event: answer))?.extra ?? "the job failed before a restart"
-            record { try store.fail(jobID: job.id, reason: reason) }
+            guard advance(job.id, to: .failed, record: { try store.fail(jobID: job.id, reason: reason) }) != nil else { return }
             metrics.failed.increment()
         }
     }

@@ -36,6 +36,14 @@ public struct JournalKind: RawRepresentable, Sendable, Hashable, CustomStringCon
     /// changes no balance and no job.
     public static let paymentUnmatched: JournalKind = "payment.unmatched"
 
+    /// The buyer (or an agent) paid a provider's invoice for a job. `job_id`, `provider`,
+    /// `amount_msats`, `payment_hash`.
+    public static let paymentSent: JournalKind = "payment.sent"
+    /// The buyer (or an agent) did not pay a provider's invoice: the invoice failed a check (amount,
+    /// limit, bid, expiry, another invoice for the job) or the wallet could not pay. `job_id`,
+    /// `provider`, `amount_msats`, `payment_hash` (null when the invoice did not decode), `reason`.
+    public static let paymentRefused: JournalKind = "payment.refused"
+
     // Store kinds: each is written with the state it records, in the same transaction.
 
     /// A request for this node arrived and was decided on; the `job.admitted` or `job.rejected`

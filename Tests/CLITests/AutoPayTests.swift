@@ -19,6 +19,12 @@ struct AutoPayTests {
         return Rig(priced: priced, buyer: buyer)
     }
 
+    /// The buyer's journal entries of one kind.
+    func entries(_ kind: String, in buyer: PylonNode) throws -> [[String: Any]] {
+        let all = try buyer.pylon("events", "--json").json() as? [[String: Any]] ?? []
+        return all.filter { $0["kind"] as? String == kind }.compactMap { $0["data"] as? [String: Any] }
+    }
+
     @Test("submit --wait --auto-pay pays the invoice within --max-msats and gets the result; --json says what it paid")
     func autoPay() async throws {
         let rig = try await start()
@@ -33,6 +39,11 @@ struct AutoPayTests {
         #expect((report["payment_hash"] as? String)?.count == 64)
         #expect(try rig.priced.wallet.balance("provider") == 21_000)
         #expect(try rig.priced.wallet.balance("buyer") == 1_000_000_000 - 21_000)
+        let sent = try entries("payment.sent", in: rig.buyer)
+        #expect(sent.count == 1, "\(sent)")
+        #expect(sent.first?["payment_hash"] as? String == report["payment_hash"] as? String)
+        #expect(sent.first?["amount_msats"] as? Int == 21_000 && sent.first?["provider"] as? String != nil)
+        #expect(sent.first?["job_id"] as? String == report["id"] as? String)
     }
 
     @Test("--auto-pay refuses a price above --max-msats: exit 4, nothing paid, nothing run")
@@ -44,6 +55,10 @@ struct AutoPayTests {
         #expect(run.status == 4 && run.stderr.contains("more than the limit"), "\(run)")
         #expect(try rig.priced.wallet.balance("buyer") == 1_000_000_000)
         #expect(rig.priced.rig.mock.calls(.openAIChat) == 0)
+        let refused = try entries("payment.refused", in: rig.buyer)
+        #expect(refused.count == 1 && (refused.first?["reason"] as? String)?.contains("more than the limit") == true, "\(refused)")
+        #expect(refused.first?["amount_msats"] as? Int == 21_000)
+        #expect(try entries("payment.sent", in: rig.buyer).isEmpty)
     }
 
     @Test("without --auto-pay: exit 4 with the amount and the invoice; job pay ID pays it once; the job then runs")

@@ -16,7 +16,8 @@ struct PricedJobTests {
     }
 
     func start(
-        price: Int = 21_000, expiry: Int = 600, notifications: Bool = true, behavior: MockLLMServer.Behavior = MockLLMServer.Behavior()
+        price: Int = 21_000, expiry: Int = 600, notifications: Bool = true, behavior: MockLLMServer.Behavior = MockLLMServer.Behavior(),
+        extra: String = ""
     ) async throws -> PricedRig {
         let walletRelay = try await RelayProcess.start(.rustNostr)
         let wallet = try await TestWalletService(relays: [walletRelay.url], notifications: notifications)
@@ -24,6 +25,7 @@ struct PricedJobTests {
         let rig = try await ProviderRig.start(
             provider: """
                 price_msats = \(price)
+                \(extra)
                 [wallet]
                 nwc = "\(uri)"
                 invoice_expiry_secs = \(expiry)
@@ -208,6 +210,89 @@ struct PricedJobTests {
         #expect((error?["extra"] as? String)?.contains("payment not received") == true, "\(rig.customer.messages(for: id))")
         #expect(rig.mock.calls(.openAIChat) == 0)
         #expect(try invoices(priced).count == 1)
+    }
+
+    @Test("kill -9 after the wallet made the invoice and before the daemon recorded it: after a restart the same invoice is asked for, no second one")
+    func invoiceMadeNotRecorded() async throws {
+        let priced = try await start()
+        defer { priced.walletRelay.stop() }
+        let rig = priced.rig
+        // The wallet makes the invoice at once and answers late: the daemon dies waiting.
+        try priced.wallet.command(["cmd": "delay", "method": "make_invoice", "seconds": 30])
+        let id = try await rig.customer.request(inputs: [["made in the dark", "text"]], provider: rig.provider, bid: 21_000)
+        #expect(await awaitCondition(timeout: .seconds(20)) { ((try? invoices(priced)) ?? []).count == 1 })
+        try await crash(rig)
+        #expect(rig.customer.messages(for: id).allSatisfy { $0["status"] as? String != "payment-required" }, "the customer heard nothing yet")
+        try priced.wallet.command(["cmd": "delay", "method": "make_invoice", "seconds": 0])
+        let made = try #require(try invoices(priced).first?["invoice"] as? String)
+        try rig.node.mustStart("--mode", "provider")
+        let (_, bolt11) = try await awaitInvoice(priced, for: id)
+        #expect(bolt11 == made, "the invoice the wallet made before the crash")
+        #expect(try invoices(priced).count == 1, "one invoice per job, ever")
+        try priced.wallet.command(["cmd": "settle", "payment_hash": try BOLT11Invoice(bolt11).paymentHash.hex])
+        #expect(await rig.customer.awaitResult(for: id, timeout: .seconds(30)) != nil, "\(rig.customer.messages(for: id))")
+        #expect(rig.mock.calls(.openAIChat) == 1)
+        let journal = try rig.journal()
+        #expect(journal.filter { $0["kind"] as? String == "invoice.created" }.count == 1)
+        #expect(journal.filter { $0["kind"] as? String == "payment.received" }.count == 1)
+    }
+
+    @Test("kill -9 after a payment was recorded and before its job started: after a restart it runs once, paid once")
+    func paidNotStarted() async throws {
+        var behavior = MockLLMServer.Behavior()
+        behavior.perTokenDelay = .milliseconds(500)
+        let priced = try await start(behavior: behavior, extra: "max_concurrent_jobs = 1")
+        defer { priced.walletRelay.stop() }
+        let rig = priced.rig
+        // The first paid job takes the only slot; the second is paid and waits for it.
+        let first = try await rig.customer.request(inputs: [["first", "text"]], provider: rig.provider, bid: 21_000)
+        let second = try await rig.customer.request(inputs: [["second", "text"]], provider: rig.provider, bid: 21_000)
+        for id in [first, second] {
+            let (_, bolt11) = try await awaitInvoice(priced, for: id)
+            try priced.wallet.command(["cmd": "settle", "payment_hash": try BOLT11Invoice(bolt11).paymentHash.hex])
+        }
+        #expect(await rig.customer.awaitStatus("processing", for: first) != nil)
+        #expect(await awaitCondition(timeout: .seconds(20)) {
+            ((try? rig.journal()) ?? []).filter { $0["kind"] as? String == "payment.received" }.count == 2
+        })
+        #expect(rig.customer.messages(for: second).allSatisfy { $0["status"] as? String != "processing" }, "the second job has not started")
+        try await crash(rig)
+        rig.mock.update { $0.perTokenDelay = .zero }
+        try rig.node.mustStart("--mode", "provider")
+        for id in [first, second] {
+            #expect(await rig.customer.awaitStatus("success", for: id, timeout: .seconds(30)) != nil, "\(rig.customer.messages(for: id))")
+            #expect(rig.customer.results(for: id).count == 1)
+        }
+        #expect(try invoices(priced).count == 2)
+        let earnings = try #require(try rig.node.pylon("earnings", "--json").json() as? [String: Any])
+        #expect(earnings["total_msats"] as? Int == 42_000, "\(earnings)")
+        #expect(try rig.journal().filter { $0["kind"] as? String == "payment.received" }.count == 2)
+    }
+
+    @Test("kill -9 between a paid job's result reaching a relay and its record: after a restart it is closed with that result, not run again, paid once")
+    func answeredNotRecorded() async throws {
+        let priced = try await start()
+        defer { priced.walletRelay.stop() }
+        let rig = priced.rig
+        let id = try await rig.customer.request(inputs: [["answered in the dark", "text"]], provider: rig.provider, bid: 21_000)
+        let (_, bolt11) = try await awaitInvoice(priced, for: id)
+        try priced.wallet.command(["cmd": "settle", "payment_hash": try BOLT11Invoice(bolt11).paymentHash.hex])
+        #expect(await rig.customer.awaitStatus("success", for: id) != nil)
+        try await crash(rig)
+        // The state that kill -9 leaves when it falls between the relay's OK and the record (a
+        // window of microseconds, reproduced here): paid, running, no result recorded.
+        try SQLite.execute(rig.node.home.file("pylon.db"), "UPDATE jobs SET status = 'running', result_event_id = NULL, finished_at = NULL WHERE id = '\(id)'")
+        let calls = rig.mock.calls(.openAIChat)
+        try rig.node.mustStart("--mode", "provider")
+        #expect(await rig.node.awaitStatus { ($0["jobs_completed"] as? Int) == 1 })
+        let job = try #require((try rig.node.pylon("jobs", "--json").json() as? [[String: Any]])?.first { $0["id"] as? String == id })
+        #expect(job["status"] as? String == "completed")
+        #expect(job["result_event_id"] as? String == rig.customer.results(for: id).first?["id"] as? String)
+        #expect(rig.mock.calls(.openAIChat) == calls, "not run again")
+        #expect(rig.customer.results(for: id).count == 1)
+        #expect(try invoices(priced).count == 1)
+        let earnings = try #require(try rig.node.pylon("earnings", "--json").json() as? [String: Any])
+        #expect(earnings["total_msats"] as? Int == 21_000, "\(earnings)")
     }
 
     @Test("a payment notification that no job waits for is journaled and counted, and changes no job and no earning")
