@@ -6,7 +6,7 @@
 #
 #   scripts/bench-provider.sh [--relay rust|nostr-relay|both] [--runs R] [--jobs N] [--customers K]
 #                             [--concurrency "1 4 16"] [--only pylon|dvm] [--max-tokens T]
-#                             [--no-build] [--diagnostic-quickack]
+#                             [--no-build] [--no-priced] [--price MSATS] [--diagnostic-quickack]
 #
 # Relays: rust-nostr's (LocalRelay from the nostr-sdk package) and nostr-relay (PyPI), both by
 # default, each with its rate limits off. For each relay the providers take turns, one at a time
@@ -24,6 +24,13 @@
 # (VmHWM), its anonymous part after the round (RssAnon). Repeated rounds (--concurrency "1 1 1 1")
 # show whether memory grows with jobs.
 #
+# Then a priced round (unless --no-priced or --only dvm), on the first relay, one run: pylon sells
+# at --price msats (default 1000) into the NIP-47 wallet service of the tests (Tests/Peers/
+# nwc_wallet.py, an in-memory ledger, on a rust-nostr relay of its own, as a wallet is elsewhere),
+# and the customers pay each payment-required invoice through rust-nostr's own NWC client. It
+# prints pylon's CPU per paid job next to a free one of the same relay (SPEC target: at most 2x)
+# and request -> payment-required p50 (target < 20 ms, the relay's round trip included).
+#
 # --diagnostic-quickack (root only) adds one more pass with delayed ACKs off on the loopback route
 # (`ip route ... quickack 1`, put back on exit). Its rows are printed apart and labelled: they show
 # what the kernel's delayed ACKs cost, and are never the result.
@@ -40,6 +47,9 @@ BUILD=1
 RELAYS="rust nostr-relay"
 RUNS=2
 DIAGNOSTIC=0
+PRICED=1
+PRICE=1000
+PAY_ARGS=()
 CONCURRENCY="1 4 16"
 MAX_TOKENS=16
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -53,6 +63,8 @@ while [ $# -gt 0 ]; do
         --relay) RELAYS="${2:?--relay needs rust, nostr-relay or both}"; shift 2 ;;
         --runs) RUNS="${2:?--runs needs a number}"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --no-priced) PRICED=0; shift ;;
+        --price) PRICE="${2:?--price needs msats}"; shift 2 ;;
         --diagnostic-quickack) DIAGNOSTIC=1; shift ;;
         --no-quickack) shift ;;  # the default now; kept so that older command lines still run
         -h|--help) usage; exit 0 ;;
@@ -63,13 +75,13 @@ case "$ONLY" in ""|pylon|dvm) ;; *) echo "bench-provider.sh: --only takes pylon 
 case "$RELAYS" in both) RELAYS="rust nostr-relay" ;; rust|nostr-relay|"rust nostr-relay") ;;
     *) echo "bench-provider.sh: --relay takes rust, nostr-relay or both" >&2; exit 2 ;; esac
 [[ "$JOBS" =~ ^[1-9][0-9]*$ && "$CUSTOMERS" =~ ^[1-9][0-9]*$ && "$CONCURRENCY" =~ ^[1-9][0-9]*( [1-9][0-9]*)*$
-    && "$MAX_TOKENS" =~ ^[1-9][0-9]*$ && "$RUNS" =~ ^[1-9][0-9]*$ ]] \
-    || { echo "bench-provider.sh: --jobs, --customers, --concurrency, --max-tokens and --runs take positive numbers" >&2; exit 2; }
+    && "$MAX_TOKENS" =~ ^[1-9][0-9]*$ && "$RUNS" =~ ^[1-9][0-9]*$ && "$PRICE" =~ ^[1-9][0-9]*$ ]] \
+    || { echo "bench-provider.sh: --jobs, --customers, --concurrency, --max-tokens, --runs and --price take positive numbers" >&2; exit 2; }
 if [ "$DIAGNOSTIC" = 1 ] && { [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; }; then
     echo "bench-provider.sh: --diagnostic-quickack changes the loopback route: it needs root and iproute2" >&2; exit 2
 fi
 PROVIDERS="pylon dvm"
-[ "$ONLY" = dvm ] && PROVIDERS="dvm"
+[ "$ONLY" = dvm ] && PROVIDERS="dvm" && PRICED=0
 [ "$ONLY" = pylon ] && PROVIDERS="pylon"
 
 scripts/setup-test-peers.sh
@@ -118,7 +130,7 @@ header() {
 rounds() {
     local pass=$1 relay=$2 run=$3 name=$4 pid=$5 pubkey=$6 c probe out
     # One probe job (not counted): warms the provider and proves that it answers.
-    probe=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs 1 --customers 1 --timeout 15) || true
+    probe=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs 1 --customers 1 --timeout 15 "${PAY_ARGS[@]}") || true
     if [ "$(echo "$probe" | json_field ok 2>/dev/null)" != 1 ]; then
         echo "$name: no result for a probe job within 15 s; skipping its rounds ($probe)" >&2
         return 0
@@ -128,7 +140,7 @@ rounds() {
         idle=$(rss_mb "$pid" VmRSS)
         p0=$(cpu_ticks "$pid"); r0=$(cpu_ticks "$RELAY_PID")
         out=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs "$JOBS" \
-            --concurrency "$c" --customers "$CUSTOMERS" --max-tokens "$MAX_TOKENS") || die "bench_customers.py failed for $name at concurrency $c"
+            --concurrency "$c" --customers "$CUSTOMERS" --max-tokens "$MAX_TOKENS" "${PAY_ARGS[@]}") || die "bench_customers.py failed for $name at concurrency $c"
         p1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "$RELAY_PID")
         peak=$(rss_mb "$pid" VmHWM)
         anon=$(rss_mb "$pid" RssAnon)
@@ -140,7 +152,8 @@ tck = int(tck)
 f = dict(pass_=pass_, relay=relay, run=int(run), provider=name, c=int(c), ok=r["ok"], jobs=r["jobs"],
          p50=r["p50_ms"], p99=r["p99_ms"], fb50=r.get("feedback_p50_ms"), ok50=r.get("ok_p50_ms"), jps=r["jobs_per_s"],
          cpu=int(pticks) * 1000.0 / tck / max(r["ok"], 1), relay_cpu=int(rticks) / tck, cust_cpu=r["cpu_s"],
-         wall=r["wall_s"], idle=float(idle), peak=float(peak), anon=float(anon))
+         wall=r["wall_s"], idle=float(idle), peak=float(peak), anon=float(anon),
+         asked50=r.get("payment_required_p50_ms"), paid=r.get("paid"), pay50=r.get("pay_p50_ms"))
 with open(results, "a") as out_file:
     out_file.write(json.dumps(f) + "\n")
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
@@ -149,6 +162,9 @@ sys.stdout.write(row.replace("\\n", "\n") % (
     "nostr-dvm" if name == "dvm" else "pylon", c, f"{f['ok']}/{f['jobs']}", fmt(f["p50"]), fmt(f["p99"]), fmt(f["fb50"]), fmt(f["ok50"]),
     f"{f['jps']:.1f}", f"{f['cpu']:.2f}", share(f["relay_cpu"]), share(f["cust_cpu"]),
     f"{f['idle']:.1f}", f"{f['peak']:.1f}", f"{f['anon']:.1f}"))
+if f["paid"] is not None:
+    sys.stdout.write(f"          paid {f['paid']} invoices; request -> payment-required p50 {fmt(f['asked50'])} ms; "
+                     f"pay_invoice -> the wallet's answer p50 {fmt(f['pay50'])} ms\n")
 PYEOF
     done
 }
@@ -212,9 +228,56 @@ relay_pass() {
     stop_process "$RELAY_PID"
 }
 
+# priced_pass RELAY: pylon at $PRICE msats a job, paid through the wallet service, one run.
+priced_pass() {
+    local relay=$1 dir="$TMP/priced-$relay"
+    mkdir -p "$dir/wallet-relay"
+    start_relay rust "$dir/wallet-relay" || die "the wallet's relay did not start" "$dir/wallet-relay/relay.log"
+    PIDS+=("$RELAY_PID")
+    local wallet_relay_pid=$RELAY_PID
+    start_wallet "$dir" "$RELAY_URL" || die "the wallet service did not start" "$dir/wallet.log"
+    PIDS+=("$WALLET_PID")
+    start_relay "$relay" "$dir" || die "the $relay relay did not start" "$dir/relay.log"
+    PIDS+=("$RELAY_PID")
+    start_mock "$dir" || die "the mock LLM did not start" "$dir/mock.log"
+    PIDS+=("$MOCK_PID")
+    echo
+    echo "== priced: pylon sells at $PRICE msats a job into an NWC wallet (nwc_wallet.py on its own relay); the customers pay each invoice"
+    echo "   relay $relay ($RELAY_URL); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    header
+    PYLON_HOMES+=("$dir/home")
+    start_pylon "$PYLON" "$dir/home" "$RELAY_URL" "$MOCK_URL" "$PRICE" "$WALLET_PROVIDER_URI" || die "pylon did not start" "$dir/home/logs/pylon.log"
+    PAY_ARGS=(--pay "$WALLET_BUYER_URI" --bid "$PRICE")
+    rounds priced "$relay" 1 pylon "$PYLON_PID" "$PYLON_PUBKEY"
+    PAY_ARGS=()
+    echo "   pylon earned $(PYLON_HOME="$dir/home" "$PYLON" earnings --json | json_field total_msats) msats"
+    # Where a paid job's time goes, from pylon's journal: the wallet's make_invoice round trip
+    # (request received -> invoice recorded) and the payment (invoice -> payment recorded).
+    PYLON_HOME="$dir/home" "$PYLON" events --json | $PY -c '
+import json, sys
+from datetime import datetime
+def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+received, invoiced, spans, paid = {}, {}, [], []
+for e in json.load(sys.stdin):
+    d = e["data"]
+    if e["kind"] == "job.received": received[d.get("id")] = t(e["time"])
+    elif e["kind"] == "invoice.created" and d.get("job_id") in received:
+        invoiced[d["job_id"]] = t(e["time"]); spans.append((t(e["time"]) - received[d["job_id"]]) * 1000)
+    elif e["kind"] == "payment.received" and d.get("job_id") in invoiced: paid.append((t(e["time"]) - invoiced[d["job_id"]]) * 1000)
+p50 = lambda xs: sorted(xs)[len(xs) // 2] if xs else float("nan")
+print(f"   pylon inside (its journal): request received -> invoice recorded (the wallet round trip) p50 {p50(spans):.1f} ms; "
+      f"invoice -> payment recorded p50 {p50(paid):.1f} ms, over {len(spans)} jobs")'
+    stop_pylon "$PYLON" "$dir/home"
+    stop_process "$MOCK_PID"
+    stop_process "$RELAY_PID"
+    stop_process "$WALLET_PID"
+    stop_process "$wallet_relay_pid"
+}
+
 echo "== provider benchmark: $JOBS kind 5050 jobs per round ($MAX_TOKENS tokens each), $CUSTOMERS customers taking turns, zero-delay mock LLM"
 echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; kernel $(uname -r) as it is (no route or sysctl change)"
 for relay in $RELAYS; do relay_pass default "$relay" "$RUNS"; done
+if [ "$PRICED" = 1 ]; then priced_pass "${RELAYS%% *}"; fi
 
 $PY - "$RESULTS" default <<'PYEOF'
 import json, statistics, sys
@@ -272,6 +335,23 @@ for relay in dict.fromkeys(r["relay"] for r in rows):
         line += f" -- capped by the rig: {', '.join(rig(p))}"
     print(line)
 PYEOF
+
+if [ "$PRICED" = 1 ]; then
+    $PY - "$RESULTS" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for priced in [r for r in rows if r["pass_"] == "priced"]:
+    free = [r["cpu"] for r in rows if r["pass_"] == "default" and r["provider"] == "pylon" and r["relay"] == priced["relay"] and r["c"] == priced["c"]]
+    if not free:
+        continue
+    ratio = priced["cpu"] / max(statistics.median(free), 1e-9)
+    verdict = lambda ok: "met" if ok else "NOT met"
+    print(f"== priced at {priced['c']:>2}: CPU per paid job {priced['cpu']:.2f} ms against {statistics.median(free):.2f} ms free: "
+          f"x{ratio:.1f} (target at most x2): {verdict(ratio <= 2)}; request -> payment-required p50 "
+          f"{priced['asked50'] if priced['asked50'] is not None else '-'} ms (target < 20 ms): "
+          f"{verdict(priced['asked50'] is not None and priced['asked50'] < 20)}")
+PYEOF
+fi
 
 if [ "$DIAGNOSTIC" = 1 ]; then
     ROUTE=$(ip route show table local 127.0.0.1 | grep '^local 127.0.0.1 ' | head -n 1 | sed 's/ *$//')

@@ -114,12 +114,19 @@ extension ProviderService {
     private func followNotifications(_ wallet: WalletClient) async {
         for await notification in wallet.notifications().cancelOnGracefulShutdown() where notification.type == "payment_received" {
             let hash = notification.transaction.paymentHash
-            guard jobs.withLock({ $0.awaiting(paymentHash: hash) != nil }) else {
+            guard let invoice = jobs.withLock({ $0.awaiting(paymentHash: hash)?.payment?.invoice }) else {
                 unmatched(notification)
                 continue
             }
-            // A notification is a hint: the wallet's own record decides.
-            await check(hash, wallet: wallet)
+            // The notification comes from the wallet's own key, encrypted to ours: as good as its
+            // answer to a lookup when it says that this invoice is settled in full. Anything less
+            // (a partial amount, no state) is a hint, and the wallet's record decides.
+            let transaction = notification.transaction
+            if transaction.state == .settled, transaction.amountMsats >= (invoice.amountMsats ?? .max) {
+                settle(hash, amountMsats: transaction.amountMsats)
+            } else {
+                await check(hash, wallet: wallet)
+            }
         }
     }
 

@@ -2,16 +2,22 @@
 jobs to one provider and time each from publishing the request to receiving its kind 6050 result.
 
   bench_customers.py --relay URL --provider HEX [--jobs N] [--concurrency C] [--customers K]
-                     [--max-tokens T] [--timeout S]
+                     [--max-tokens T] [--timeout S] [--pay NWC_URI] [--bid MSATS]
 
 K customers (each its own key and relay connection, subscribed to kinds 6050 and 7000 with #p =
 itself) share N jobs; C jobs are in flight at any time. Each request is
 ["i", "<unique prompt>", "text"], ["p", provider], ["param", "max_tokens", T]. A job fails on an
 "error" feedback and times out after S seconds without a result.
 
+With --pay, the customers pay a priced provider: a "payment-required" feedback's invoice (its
+["amount", msats, bolt11] tag) is paid through rust-nostr's own NWC client (NostrWalletConnect)
+with the wallet of NWC_URI, once per job; --bid adds ["bid", MSATS] to each request.
+
 Prints one JSON object: jobs, ok, failed, timeouts, p50_ms, p99_ms, mean_ms, max_ms (exact, from
 the sorted latencies of the jobs that got a result), jobs_per_s (results / wall time), wall_s,
-cpu_s (this process's CPU time, all threads, over the run), concurrency, customers.
+cpu_s (this process's CPU time, all threads, over the run), concurrency, customers; with --pay
+also payment_required_p50_ms (request published -> payment-required received), paid (payments
+made) and pay_p50_ms (pay_invoice sent -> the wallet's answer).
 """
 import argparse
 import asyncio
@@ -25,16 +31,44 @@ import uuid
 from datetime import timedelta
 
 from nostr_sdk import (
-    Client, EventBuilder, Filter, Keys, Kind, PublicKey, RelayStatus, RelayUrl, ReqTarget, Tag, Timestamp,
+    Client, EventBuilder, Filter, Keys, Kind, NostrWalletConnectBuilder, NostrWalletConnectUri, PayInvoiceRequest, PublicKey,
+    RelayStatus, RelayUrl, ReqTarget, Tag, Timestamp,
 )
 
 
+class Payer:
+    """Pays invoices with rust-nostr's NWC client; keeps the times."""
+
+    def __init__(self, uri):
+        self.nwc = NostrWalletConnectBuilder(NostrWalletConnectUri.parse(uri)).timeout(timedelta(seconds=30)).build()
+        self.asked = []  # request published -> payment-required received, ms
+        self.times = []  # pay_invoice sent -> answered, ms
+        self.paid = set()
+
+    def pay(self, request_id, bolt11, asked_ms):
+        if request_id in self.paid:
+            return
+        self.paid.add(request_id)
+        self.asked.append(asked_ms)
+        asyncio.ensure_future(self._pay(bolt11))
+
+    async def _pay(self, bolt11):
+        start = time.perf_counter()
+        try:
+            await self.nwc.pay_invoice(PayInvoiceRequest(id=None, invoice=bolt11, amount=None))
+            self.times.append((time.perf_counter() - start) * 1000.0)
+        except Exception as exc:  # noqa: BLE001 - reported, the job then times out
+            print(f"bench_customers.py: pay_invoice failed: {exc}", file=sys.stderr, flush=True)
+
+
 class Customer:
-    def __init__(self, url):
+    def __init__(self, url, payer=None):
         self.keys = Keys.generate()
         self.client = Client()
         self.url = url
+        self.payer = payer
         self.pending = {}  # request id -> future of (arrival time, outcome)
+        self.sent = {}  # request id -> publish time
         self.first_feedback = {}  # request id -> arrival time of its first kind 7000
 
     async def start(self):
@@ -66,6 +100,10 @@ class Customer:
             kind = event.kind().as_u16()
             if kind == 7000:
                 self.first_feedback.setdefault(e, now)
+                if self.payer and any(t[:2] == ["status", "payment-required"] for t in tags):
+                    amount = next((t for t in tags if t[0] == "amount" and len(t) > 2), None)
+                    if amount and e in self.sent:
+                        self.payer.pay(e, amount[2], (now - self.sent[e]) * 1000.0)
             if kind == 6050:
                 future.set_result((now, "ok"))
             elif kind == 7000 and any(t[:2] == ["status", "error"] for t in tags):
@@ -81,7 +119,8 @@ def percentile(sorted_values, q):
 
 async def run(args):
     provider = PublicKey.parse(args.provider).to_hex()
-    customers = [Customer(args.relay) for _ in range(args.customers)]
+    payer = Payer(args.pay) if args.pay else None
+    customers = [Customer(args.relay, payer) for _ in range(args.customers)]
     await asyncio.gather(*(c.start() for c in customers))
     await asyncio.sleep(0.2)  # let the relay register every subscription
     run_id = uuid.uuid4().hex[:8]
@@ -94,11 +133,14 @@ async def run(args):
             customer = customers[index % len(customers)]
             tags = [["i", f"bench {run_id} job {index}: tell me something", "text"], ["p", provider],
                     ["param", "max_tokens", str(args.max_tokens)]]
+            if args.bid:
+                tags.append(["bid", str(args.bid)])
             event = EventBuilder(Kind(5050), "").tags([Tag.parse(t) for t in tags]).finalize(customer.keys)
             request_id = event.id().to_hex()
             future = asyncio.get_running_loop().create_future()
             customer.pending[request_id] = future
             sent = time.perf_counter()
+            customer.sent[request_id] = sent
             try:
                 out = await customer.client.send_event(event)
                 acks.append((time.perf_counter() - sent) * 1000.0)
@@ -111,6 +153,7 @@ async def run(args):
                 continue
             finally:
                 customer.pending.pop(request_id, None)
+                customer.sent.pop(request_id, None)
                 first = customer.first_feedback.pop(request_id, None)
             if first is not None:
                 feedback.append((first - sent) * 1000.0)
@@ -128,7 +171,13 @@ async def run(args):
     feedback.sort()
     acks.sort()
     rnd = lambda v: None if v is None else round(v, 2)  # noqa: E731
-    return {
+    paid = {}
+    if payer:
+        payer.asked.sort()
+        payer.times.sort()
+        paid = {"payment_required_p50_ms": rnd(percentile(payer.asked, 0.50)), "paid": len(payer.times),
+                "pay_p50_ms": rnd(percentile(payer.times, 0.50))}
+    return paid | {
         "jobs": args.jobs, "ok": outcomes["ok"], "failed": outcomes["failed"] + outcomes["rejected"],
         "timeouts": outcomes["timeouts"],
         "p50_ms": rnd(percentile(latencies, 0.50)), "p99_ms": rnd(percentile(latencies, 0.99)),
@@ -152,6 +201,8 @@ def main():
     parser.add_argument("--customers", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one result")
+    parser.add_argument("--pay", metavar="NWC_URI", help="pay payment-required invoices from this wallet")
+    parser.add_argument("--bid", type=int, help="a bid in msats on each request")
     args = parser.parse_args()
     if min(args.jobs, args.concurrency, args.customers) < 1:
         parser.error("--jobs, --concurrency and --customers must be at least 1")

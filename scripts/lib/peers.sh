@@ -59,6 +59,21 @@ start_relay() {
     esac
 }
 
+# start_wallet DIR RELAY_URL: the NIP-47 wallet service of the tests (Tests/Peers/nwc_wallet.py,
+# an in-memory ledger, notifications) on RELAY_URL. Its stdin is a FIFO that the caller holds open
+# (fd WALLET_FD), so it also ends when the caller does. Sets WALLET_PID, WALLET_FD,
+# WALLET_PROVIDER_URI and WALLET_BUYER_URI (the buyer's wallet holds 1,000,000 sats).
+start_wallet() {
+    local dir=$1 relay=$2 line
+    mkfifo "$dir/wallet.in"
+    $PY Tests/Peers/nwc_wallet.py --relay "$relay" < "$dir/wallet.in" > "$dir/wallet.out" 2> "$dir/wallet.log" &
+    WALLET_PID=$!
+    exec {WALLET_FD}> "$dir/wallet.in"
+    line=$(first_line "$dir/wallet.out" "$WALLET_PID" 30) || return 1
+    WALLET_PROVIDER_URI=$(echo "$line" | $PY -c 'import json,sys; print(json.load(sys.stdin)["wallets"]["provider"]["uri"])')
+    WALLET_BUYER_URI=$(echo "$line" | $PY -c 'import json,sys; print(json.load(sys.stdin)["wallets"]["buyer"]["uri"])')
+}
+
 # start_mock DIR: the mock LLM (Tests/Peers/mock_llm.py, zero delay). Sets MOCK_PID, MOCK_URL.
 start_mock() {
     local dir=$1 port
@@ -68,11 +83,12 @@ start_mock() {
     MOCK_URL="http://127.0.0.1:$port"
 }
 
-# start_pylon BIN HOME RELAY_URL MOCK_URL: a pylon provider in HOME (a new identity), free jobs,
-# up to 16 at once, no per-customer limit, no announcements, no HTTP; returns once it runs with
-# its relay connected and its backend ready (up to 30 s). Sets PYLON_PID and PYLON_PUBKEY.
+# start_pylon BIN HOME RELAY_URL MOCK_URL [PRICE_MSATS NWC_URI]: a pylon provider in HOME (a new
+# identity), free jobs (or at PRICE_MSATS, paid into the wallet of NWC_URI), up to 16 at once, no
+# per-customer limit, no announcements, no HTTP; returns once it runs with its relay connected and
+# its backend ready (up to 30 s). Sets PYLON_PID and PYLON_PUBKEY.
 start_pylon() {
-    local bin=$1 home=$2 relay=$3 mock=$4 status=""
+    local bin=$1 home=$2 relay=$3 mock=$4 price=${5:-0} nwc=${6:-} status=""
     mkdir -p "$home"
     PYLON_HOME="$home" "$bin" init > "$home/init.log" 2>&1 || return 1
     PYLON_PUBKEY=$(PYLON_HOME="$home" "$bin" identity --json | json_field pubkey) || return 1
@@ -84,6 +100,7 @@ max_concurrent_jobs = 16
 max_queue = 1024
 rate_limit_per_minute = 0
 announce = false
+price_msats = $price
 [backends]
 preference = ["llamacpp"]
 llamacpp_url = "$mock"
@@ -92,6 +109,7 @@ listen = ""
 [log]
 level = "warning"
 EOF
+    if [ -n "$nwc" ]; then printf '[wallet]\nnwc = "%s"\n' "$nwc" >> "$home/config.toml"; fi
     PYLON_HOME="$home" "$bin" start > "$home/start.log" 2>&1 || return 1
     PYLON_PID=""
     for _ in $(seq 300); do
