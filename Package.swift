@@ -59,6 +59,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // libsecp256k1 from the system (Debian `libsecp256k1-dev`: schnorrsig, extrakeys, ecdh).
@@ -176,12 +177,26 @@ let package = Package(
             dependencies: ["NostrCore", "PylonBasics", "Payments", "RelayPool", "PylonStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // Host mode: the agent supervisor (agents as subprocesses of the same binary) and an agent's ticks.
+        .target(
+            name: "Host",
+            dependencies: [
+                "NostrCore", "PylonBasics", "PylonAsync", "Payments", "RelayPool", "PylonStore", "Buyer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Daemon",
             dependencies: [
                 "NostrCore",
                 "PylonBasics",
                 "Payments",
+                "Host",
+                "Buyer",
                 "PylonAsync",
                 "ControlProtocol",
                 "RelayPool",
@@ -308,6 +323,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "PylonStore", "PylonTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,7 +16,7 @@ public struct PylonCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, IdentityCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, ReloadCommand.self,
             JobsCommand.self, EarningsCommand.self, EventsCommand.self, DoctorCommand.self, InferCommand.self,
-            JobCommand.self, WalletCommand.self, DaemonEntryCommand.self,
+            JobCommand.self, WalletCommand.self, AgentCommand.self, DaemonEntryCommand.self, AgentEntryCommand.self,
         ]
     )
 

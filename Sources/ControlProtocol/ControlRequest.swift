@@ -25,9 +25,14 @@ public enum ControlRequest: Sendable, Equatable {
     case submitJob(SubmitJob)
     /// Journal entries with `seq > since`, answered with ``ControlResponse/events(_:)``.
     case events(since: UInt64)
+    /// The hosted agents with their processes, answered with ``ControlResponse/agents(_:)``.
+    case agents
+    /// An agent's row changed in pylon.db (spawned, started, stopped, funded, deleted): the
+    /// supervisor brings its process in line; ``ControlResponse/ok``.
+    case agentChanged(name: String)
 
     /// Every request name, for messages.
-    public static let names = ["Ping", "Status", "Shutdown", "Reload", "DumpState", "SubmitJob", "Events"]
+    public static let names = ["Ping", "Status", "Shutdown", "Reload", "DumpState", "SubmitJob", "Events", "Agents", "AgentChanged"]
 
     /// The request's name on the wire.
     public var name: String {
@@ -39,6 +44,8 @@ public enum ControlRequest: Sendable, Equatable {
         case .dumpState: "DumpState"
         case .submitJob: "SubmitJob"
         case .events: "Events"
+        case .agents: "Agents"
+        case .agentChanged: "AgentChanged"
         }
     }
 }
@@ -136,6 +143,11 @@ extension ControlRequest: JSONRepresentable {
                 try reader.rejectUnknown(["since"])
                 self = .events(since: try reader.optionalInt("since", as: UInt64.self) ?? 0)
             }
+        case "Agents": self = try noPayload(.agents)
+        case "AgentChanged":
+            let reader = try ObjectReader(payload, path: "AgentChanged")
+            try reader.rejectUnknown(["name"])
+            self = .agentChanged(name: try reader.string("name"))
         default:
             throw ControlProtocolError(
                 .unknownMessage, "unknown request \"\(name)\"; known requests: \(Self.names.joined(separator: ", "))")
@@ -145,7 +157,8 @@ extension ControlRequest: JSONRepresentable {
     public var json: JSON {
         let payload: JSON
         switch self {
-        case .ping, .status, .shutdown, .reload, .dumpState: payload = .null
+        case .ping, .status, .shutdown, .reload, .dumpState, .agents: payload = .null
+        case .agentChanged(let name): payload = ["name": .string(name)]
         case .submitJob(let job): payload = job.json
         case .events(let since): payload = ["since": .integer(Int64(clamping: since))]
         }

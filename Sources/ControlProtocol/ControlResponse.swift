@@ -21,7 +21,9 @@ public enum ControlResponse: Sendable, Equatable {
     /// A successful `Reload`: what changed, what needs a restart, what was ignored.
     case reloaded(ReloadSummary)
 
-    public static let names = ["Pong", "Ok", "Error", "Status", "State", "Token", "JobResult", "Events", "Reloaded"]
+    case agents([AgentReport])
+
+    public static let names = ["Pong", "Ok", "Error", "Status", "State", "Token", "JobResult", "Events", "Reloaded", "Agents"]
 
     public var name: String {
         switch self {
@@ -34,6 +36,7 @@ public enum ControlResponse: Sendable, Equatable {
         case .jobResult: "JobResult"
         case .events: "Events"
         case .reloaded: "Reloaded"
+        case .agents: "Agents"
         }
     }
 
@@ -170,6 +173,13 @@ extension ControlResponse: JSONRepresentable {
             for element in array { entries.append(try JournalEntry(json: element)) }
             self = .events(entries)
         case "Reloaded": self = .reloaded(try ReloadSummary(json: payload))
+        case "Agents":
+            guard let array = payload.arrayValue else {
+                throw ControlProtocolError(.invalidMessage, "invalid response: Agents carries an array, got \(payload.typeDescription)")
+            }
+            var agents: [AgentReport] = []
+            for element in array { agents.append(try AgentReport(json: element)) }
+            self = .agents(agents)
         default:
             throw ControlProtocolError(
                 .unknownMessage, "unknown response \"\(name)\"; known responses: \(Self.names.joined(separator: ", "))")
@@ -187,6 +197,7 @@ extension ControlResponse: JSONRepresentable {
         case .jobResult(let result): payload = result.json
         case .events(let entries): payload = .array(entries.map(\.json))
         case .reloaded(let summary): payload = summary.json
+        case .agents(let agents): payload = .array(agents.map(\.json))
         }
         return .object([.init(name, payload)])
     }

@@ -30,6 +30,8 @@ public struct StatusReport: Sendable, Equatable {
     public var backends: [Backend]
     public var queue: Queue
     public var earnings: Earnings
+    /// Hosted agents by state; all zero outside host mode.
+    public var agents: AgentCounts
 
     /// One configured relay and its live connection state.
     public struct Relay: Sendable, Equatable {
@@ -106,7 +108,8 @@ public struct StatusReport: Sendable, Equatable {
     public init(
         running: Bool = true, uptimeSecs: UInt64 = 0, pid: Int32 = 0, version: String = "", mode: DaemonMode = .provider,
         providerActive: Bool = false, hostActive: Bool = false, jobsCompleted: UInt64 = 0, earningsMsats: UInt64 = 0,
-        relays: [Relay] = [], backends: [Backend] = [], queue: Queue = Queue(), earnings: Earnings = Earnings()
+        relays: [Relay] = [], backends: [Backend] = [], queue: Queue = Queue(), earnings: Earnings = Earnings(),
+        agents: AgentCounts = AgentCounts()
     ) {
         self.running = running
         self.uptimeSecs = uptimeSecs
@@ -121,6 +124,7 @@ public struct StatusReport: Sendable, Equatable {
         self.backends = backends
         self.queue = queue
         self.earnings = earnings
+        self.agents = agents
     }
 
     /// The report `status` gives when no daemon answers: `{"running":false}`.
@@ -129,7 +133,7 @@ public struct StatusReport: Sendable, Equatable {
     /// The top-level keys of a running report, in the order they are written (SPEC §12).
     public static let fieldNames = [
         "running", "uptime_secs", "pid", "version", "mode", "provider_active", "host_active", "jobs_completed",
-        "earnings_msats", "relays", "backends", "queue", "earnings",
+        "earnings_msats", "relays", "backends", "queue", "earnings", "agents",
     ]
 }
 
@@ -186,6 +190,7 @@ extension StatusReport: JSONRepresentable {
         self.earnings = Earnings(
             todayMsats: try earnings.int("today_msats"), weekMsats: try earnings.int("week_msats"),
             totalMsats: try earnings.int("total_msats"))
+        self.agents = try reader.object["agents"].map { json throws(ControlProtocolError) in try AgentCounts(json: json, path: "Status.agents") } ?? AgentCounts()
     }
 
     public var json: JSON {
@@ -224,6 +229,7 @@ extension StatusReport: JSONRepresentable {
                 "week_msats": .integer(Int64(clamping: earnings.weekMsats)),
                 "total_msats": .integer(Int64(clamping: earnings.totalMsats)),
             ],
+            "agents": agents.json,
         ]
     }
 }

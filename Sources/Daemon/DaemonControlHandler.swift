@@ -1,6 +1,7 @@
 import Backends
 import ControlProtocol
 import Foundation
+import Host
 import NostrCore
 import Provider
 import PylonAsync
@@ -47,6 +48,19 @@ final class DaemonControlHandler: ControlHandler, Sendable {
             try await reply(.events(records.map(JournalEntry.init)))
         case .submitJob(let job):
             try await submit(job, daemon: daemon, reply: reply)
+        case .agents:
+            do {
+                try await reply(.agents(try daemon.agentReports()))
+            } catch {
+                try await reply(.error("cannot read the agents: \((error as? PylonStoreError)?.message ?? "\(error)")"))
+            }
+        case .agentChanged(let name):
+            guard let host = daemon.host else {
+                try await reply(.error("this daemon runs in provider mode and hosts no agents; start it with --mode host or both"))
+                return
+            }
+            host.agentChanged(name)
+            try await reply(.ok)
         }
     }
 

@@ -1,6 +1,7 @@
 import Backends
 public import ControlProtocol
 public import Foundation
+import Host
 public import Logging
 import Metrics
 import NIOPosix
@@ -49,6 +50,9 @@ public final class PylonDaemon: Sendable {
     let provider: ProviderService?
     /// The NWC wallet, when `[wallet]` (or `pylon wallet connect`) names one.
     let wallet: WalletClient?
+    /// Host mode's agent supervisor; nil in provider mode.
+    let host: AgentSupervisor?
+    let hostMetrics = HostMetrics()
     let store: PylonStore
     /// The event loop the daemon's tasks run on (see `EventLoopTaskExecutor`).
     let executor: EventLoopTaskExecutor
@@ -139,9 +143,10 @@ public final class PylonDaemon: Sendable {
                 await handler.daemon?.observeReload(trigger, outcome)
             })
 
+        let host = options.mode.includesHost ? Self.supervisor(options, store: store) : nil
         let daemon = PylonDaemon(
             options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
-            provider: provider, wallet: wallet, store: store, executor: EventLoopTaskExecutor(loop),
+            provider: provider, wallet: wallet, host: host, store: store, executor: EventLoopTaskExecutor(loop),
             control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
             registry: registry)
         handler.attach(daemon)
@@ -170,9 +175,25 @@ public final class PylonDaemon: Sendable {
         }
     }
 
+    /// The supervisor of host mode: each agent runs as `pylon __agent NAME` with this daemon's files.
+    static func supervisor(_ options: DaemonOptions, store: PylonStore) -> AgentSupervisor {
+        let paths = options.paths
+        let configFile = options.configFile.path
+        let configuration = AgentSupervisor.Configuration(
+            executable: ProcessControl.executablePath,
+            arguments: { name in
+                [
+                    "__agent", name, "--config-dir", paths.configDirectory.path, "--runtime-dir", paths.runtimeDirectory.path,
+                    "--config", configFile,
+                ]
+            },
+            logsDirectory: paths.agentLogsDirectory, pidDirectory: paths.agentPIDDirectory)
+        return AgentSupervisor(configuration: configuration, store: store, logger: Logger(label: "pylon.host"))
+    }
+
     private init(
         options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
-        backends: BackendRegistry, provider: ProviderService?, wallet: WalletClient?, store: PylonStore, executor: EventLoopTaskExecutor, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
+        backends: BackendRegistry, provider: ProviderService?, wallet: WalletClient?, host: AgentSupervisor?, store: PylonStore, executor: EventLoopTaskExecutor, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
         httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
     ) {
         self.options = options
@@ -183,6 +204,7 @@ public final class PylonDaemon: Sendable {
         self.backends = backends
         self.provider = provider
         self.wallet = wallet
+        self.host = host
         self.store = store
         self.executor = executor
         self.control = control
@@ -194,10 +216,14 @@ public final class PylonDaemon: Sendable {
             let backends = backends
             let mode = options.mode
             let scheduler = provider?.scheduler
+            let hostMetrics = self.hostMetrics
             http = ObservabilityHTTP.makeServer(
                 host: httpAddress.host, port: httpAddress.port, registry: registry, logger: Logger(label: "pylon.http"),
-                readiness: { await Self.readiness(relayPool: relayPool, backends: backends, scheduler: scheduler, mode: mode) },
-                refresh: { processMetrics.refresh() }, onListening: { [httpListening] in httpListening.fulfill(()) })
+                readiness: { await Self.readiness(relayPool: relayPool, backends: backends, scheduler: scheduler, host: host, mode: mode) },
+                refresh: {
+                    processMetrics.refresh()
+                    if let host { hostMetrics.refresh(store: store, supervisor: host) }
+                }, onListening: { [httpListening] in httpListening.fulfill(()) })
         } else {
             http = nil
             httpListening.fulfill(())
@@ -227,6 +253,10 @@ public final class PylonDaemon: Sendable {
             services.append(.init(service: provider, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "Provider"))
         }
         services.append(.init(service: reloader, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "ConfigReloader"))
+        if let host {
+            // After the provider: on shutdown the agents stop before it stops taking jobs (SPEC §7).
+            services.append(.init(service: host, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "AgentSupervisor"))
+        }
         // Last in, first out: it journals shutdown.begin as soon as shutdown starts.
         services.append(.init(service: StateObserver(daemon: self), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "StateObserver"))
 
@@ -299,13 +329,19 @@ public final class PylonDaemon: Sendable {
         let earnings = try? store.earningsSummary()
         return StatusReport(
             running: true, uptimeSecs: UInt64(max(0, uptime.components.seconds)), pid: getpid(), version: PylonVersion.current,
-            mode: options.mode, providerActive: options.mode.includesProvider, hostActive: options.mode.includesHost,
+            mode: options.mode, providerActive: options.mode.includesProvider, hostActive: host?.isRunning ?? false,
             jobsCompleted: UInt64(statistics?.jobsCompleted ?? 0), earningsMsats: UInt64(max(0, statistics?.earningsMsats ?? 0)),
             relays: relays, backends: backends,
             queue: queue(configuration),
             earnings: .init(
                 todayMsats: UInt64(max(0, earnings?.todayMsats ?? 0)), weekMsats: UInt64(max(0, earnings?.weekMsats ?? 0)),
-                totalMsats: UInt64(max(0, earnings?.totalMsats ?? 0))))
+                totalMsats: UInt64(max(0, earnings?.totalMsats ?? 0))),
+            agents: StatusReport.AgentCounts((try? agentReports()) ?? []))
+    }
+
+    /// The agents with their processes (SPEC §12 Agents); outside host mode, their rows alone.
+    func agentReports() throws(PylonStoreError) -> [AgentReport] {
+        try AgentReports.make(store: store, processes: host?.processes ?? [:])
     }
 
     private func queue(_ configuration: PylonConfiguration) -> StatusReport.Queue {
@@ -321,7 +357,9 @@ public final class PylonDaemon: Sendable {
         return .object([.init("scheduler", provider.scheduler.snapshot().json)])
     }
 
-    static func readiness(relayPool: RelayPool, backends: BackendRegistry, scheduler: JobScheduler?, mode: DaemonMode) async -> Readiness {
+    static func readiness(
+        relayPool: RelayPool, backends: BackendRegistry, scheduler: JobScheduler?, host: AgentSupervisor?, mode: DaemonMode
+    ) async -> Readiness {
         var reasons: [String] = []
         var warnings: [String] = []
         let statuses = relayPool.statuses
@@ -337,6 +375,9 @@ public final class PylonDaemon: Sendable {
             let ready = await backends.status().filter { $0.state == .ready && !$0.models.isEmpty }
             if ready.isEmpty { reasons.append("no inference backend is ready with a model") }
         }
+        if mode.includesHost, !(host?.isRunning ?? false) {
+            reasons.append("the agent supervisor is not running")
+        }
         if let scheduler, !scheduler.hasRoom {
             let snapshot = scheduler.snapshot()
             warnings.append("the job queue is full (\(snapshot.running.count) running, \(snapshot.queued.count) waiting): new requests are refused as busy")
@@ -345,7 +386,7 @@ public final class PylonDaemon: Sendable {
     }
 
     public func readiness() async -> Readiness {
-        await Self.readiness(relayPool: relayPool, backends: backends, scheduler: provider?.scheduler, mode: options.mode)
+        await Self.readiness(relayPool: relayPool, backends: backends, scheduler: provider?.scheduler, host: host, mode: options.mode)
     }
 }
 

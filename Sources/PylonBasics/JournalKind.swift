@@ -78,17 +78,20 @@ public struct JournalKind: RawRepresentable, Sendable, Hashable, CustomStringCon
     public static let paymentReceived: JournalKind = "payment.received"
     /// `name`, `pubkey`, `state`, `goal`, `heartbeat_secs`, `tick_budget_msats`.
     public static let agentCreated: JournalKind = "agent.created"
-    /// `name`, `from`.
+    /// `name`, `from`, `to`, `pid` (null when its owner started it and no process runs yet).
     public static let agentStarted: JournalKind = "agent.started"
     /// `name`, `from`, `reason`.
     public static let agentStopped: JournalKind = "agent.stopped"
     /// `name`, `from`, `to`, `reason`.
     public static let agentStateChanged: JournalKind = "agent.state_changed"
     /// `name`, `tick_id`, `started_at`, `duration_ms`, `prompt_tokens`, `completion_tokens`,
-    /// `cost_msats`, `outcome`, `note`.
+    /// `tokens`, `cost_msats`, `provider`, `note_id`, `outcome`, `note`.
     public static let agentTicked: JournalKind = "agent.ticked"
     /// `name`, `ticks` (how many tick rows went with it).
     public static let agentDeleted: JournalKind = "agent.deleted"
+    /// An agent's process ended without being asked to: `name`, `exit` or `signal`, `restarts`,
+    /// `restart_in_secs` (the backoff before the next start). Written by the supervisor.
+    public static let agentCrashed: JournalKind = "agent.crashed"
 
     /// Kinds that only the store writes, because each records a state change; the store's
     /// `append` refuses them.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GRDB
 import NostrCore
 public import PylonBasics
@@ -43,14 +43,21 @@ extension PylonStore {
         }
     }
 
-    /// Marks the agent `active` because its process (re)started; appends `agent.started` with the
-    /// state it left (`active` itself after a crash and restart).
+    /// The agent's process (re)started (`pid`), or its owner started a stopped agent: appends
+    /// `agent.started` with the state it left (`from`) and the one it is in (`to`). A stopped agent
+    /// becomes `active` (its process then finds its funds); any other state stays, as its funds
+    /// decide it.
     @discardableResult
-    public func startAgent(name: String) throws(PylonStoreError) -> JournalRecord {
+    public func startAgent(name: String, pid: Int32? = nil) throws(PylonStoreError) -> JournalRecord {
         try write("start agent \(name)") { tx in
             let from = try Self.requireAgent(tx.db, name, to: "start")
-            try tx.execute("UPDATE agents SET state = 'active', updated_at = ? WHERE name = ?", [tx.nowText, name])
-            return try tx.journal(.agentStarted, StoreJSON.object(["name": .string(name), "from": .string(from.rawValue)]))
+            let to: AgentState = from == .stopped ? .active : from
+            try tx.execute("UPDATE agents SET state = ?, updated_at = ? WHERE name = ?", [to.rawValue, tx.nowText, name])
+            return try tx.journal(
+                .agentStarted,
+                StoreJSON.object([
+                    "name": .string(name), "from": .string(from.rawValue), "to": .string(to.rawValue), "pid": pid.map { .integer(Int64($0)) } ?? .null,
+                ]))
         }
     }
 
@@ -98,12 +105,13 @@ extension PylonStore {
             _ = try Self.requireAgent(tx.db, tick.agentName, to: "record a tick of")
             try tx.execute(
                 """
-                INSERT INTO tick_history (agent_name, started_at, duration_ms, prompt_tokens, completion_tokens, cost_msats, outcome, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO tick_history
+                    (agent_name, started_at, duration_ms, prompt_tokens, completion_tokens, cost_msats, outcome, note, provider, note_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     tick.agentName, RFC3339.string(from: startedAt), tick.durationMs, tick.promptTokens, tick.completionTokens,
-                    tick.costMsats, tick.outcome, tick.note,
+                    tick.costMsats, tick.outcome, tick.note, tick.provider?.hex, tick.noteID?.hex,
                 ])
             let tickID = tx.db.lastInsertedRowID
             try tx.execute("UPDATE agents SET updated_at = ? WHERE name = ?", [tx.nowText, tick.agentName])
@@ -113,7 +121,8 @@ extension PylonStore {
                     "name": .string(tick.agentName), "tick_id": .integer(tickID), "started_at": StoreJSON.time(startedAt),
                     "duration_ms": StoreJSON.int(tick.durationMs), "prompt_tokens": StoreJSON.int(tick.promptTokens),
                     "completion_tokens": StoreJSON.int(tick.completionTokens), "cost_msats": .integer(tick.costMsats),
-                    "outcome": .string(tick.outcome), "note": StoreJSON.text(tick.note),
+                    "tokens": StoreJSON.int(tick.promptTokens + tick.completionTokens), "provider": StoreJSON.text(tick.provider?.hex),
+                    "note_id": StoreJSON.text(tick.noteID?.hex), "outcome": .string(tick.outcome), "note": StoreJSON.text(tick.note),
                 ]))
         }
     }
@@ -136,6 +145,30 @@ extension PylonStore {
         try read("read agent \(name)") { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Agent.columns) FROM agents WHERE name = ?"), arguments: [name])
                 .map { try Agent(row: $0) }
+        }
+    }
+
+    /// What the agent's wallet held when the agent last looked (nil: no wallet). Journals nothing:
+    /// a reading, not a change of state.
+    public func setAgentBalance(name: String, msats: Int64?) throws(PylonStoreError) {
+        if let msats, msats < 0 { throw PylonStoreError(.invalidArgument, "agent \(name): a balance is not negative") }
+        try write("record the balance of agent \(name)") { tx in
+            _ = try Self.requireAgent(tx.db, name, to: "record the balance of")
+            try tx.execute("UPDATE agents SET balance_msats = ? WHERE name = ?", [msats, name])
+        }
+    }
+
+    /// Each agent's tick count and last tick, by name.
+    public func tickSummaries() throws(PylonStoreError) -> [String: (ticks: Int, last: Date?)] {
+        try read("summarize ticks") { db in
+            var summaries: [String: (ticks: Int, last: Date?)] = [:]
+            let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT agent_name, count(*), max(started_at) FROM tick_history GROUP BY agent_name"))
+            for row in rows {
+                var r = RowReader(row, table: "tick_history")
+                let name = try r.text()
+                summaries[name] = (try r.int(), try r.optionalDate())
+            }
+            return summaries
         }
     }
 
@@ -185,7 +218,7 @@ extension PylonStore {
 }
 
 extension Agent {
-    static let columns = "name, pubkey, state, goal, heartbeat_secs, tick_budget_msats, created_at, updated_at"
+    static let columns = "name, pubkey, state, goal, heartbeat_secs, tick_budget_msats, created_at, updated_at, balance_msats"
 
     init(row: Row) throws {
         var r = RowReader(row, table: "agents")
@@ -197,11 +230,12 @@ extension Agent {
         self.tickBudgetMsats = try r.int64()
         self.createdAt = try r.date()
         self.updatedAt = try r.date()
+        self.balanceMsats = try r.optionalInt64()
     }
 }
 
 extension Tick {
-    static let columns = "id, agent_name, started_at, duration_ms, prompt_tokens, completion_tokens, cost_msats, outcome, note"
+    static let columns = "id, agent_name, started_at, duration_ms, prompt_tokens, completion_tokens, cost_msats, outcome, note, provider, note_id"
 
     init(row: Row) throws {
         var r = RowReader(row, table: "tick_history")
@@ -214,5 +248,7 @@ extension Tick {
         self.costMsats = try r.int64()
         self.outcome = try r.text()
         self.note = try r.optionalText()
+        self.provider = try r.optionalPublicKey()
+        self.noteID = try r.optionalEventID()
     }
 }

@@ -293,6 +293,8 @@ public struct Agent: Sendable, Hashable, Identifiable {
     public var tickBudgetMsats: Int64
     public var createdAt: Date
     public var updatedAt: Date
+    /// What its wallet held when the agent last looked; nil without a wallet or before it looked.
+    public var balanceMsats: Int64?
     public var id: String { name }
 }
 
@@ -330,6 +332,10 @@ public struct Tick: Sendable, Hashable, Identifiable {
     /// A short word (`ok`, `error`, `skipped`, ...).
     public var outcome: String
     public var note: String?
+    /// The provider that answered the tick's request.
+    public var provider: PublicKey?
+    /// The note (kind 1) the tick published.
+    public var noteID: EventID?
 }
 
 /// A tick to record.
@@ -342,11 +348,15 @@ public struct NewTick: Sendable, Hashable {
     public var costMsats: Int64
     public var outcome: String
     public var note: String?
+    public var provider: PublicKey?
+    public var noteID: EventID?
 
     public init(
         agentName: String, startedAt: Date, durationMs: Int, promptTokens: Int = 0, completionTokens: Int = 0,
-        costMsats: Int64 = 0, outcome: String, note: String? = nil
+        costMsats: Int64 = 0, outcome: String, note: String? = nil, provider: PublicKey? = nil, noteID: EventID? = nil
     ) {
+        self.provider = provider
+        self.noteID = noteID
         self.agentName = agentName
         self.startedAt = startedAt
         self.durationMs = durationMs

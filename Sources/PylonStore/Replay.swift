@@ -186,7 +186,9 @@ struct ReplayState {
                 updatedAt: record.time)
 
         case JournalKind.agentStarted:
-            try withAgent(record, try r.string("name")) { agent in agent.state = .active }
+            // Entries written before `to` existed made the agent active.
+            let to = try r.optionalString("to").flatMap(AgentState.init(rawValue:)) ?? .active
+            try withAgent(record, try r.string("name")) { agent in agent.state = to }
 
         case JournalKind.agentStopped:
             try withAgent(record, try r.string("name")) { agent in agent.state = .stopped }
@@ -200,7 +202,9 @@ struct ReplayState {
             let tick = Tick(
                 id: try r.int64("tick_id"), agentName: name, startedAt: try r.date("started_at"), durationMs: try r.int("duration_ms"),
                 promptTokens: try r.int("prompt_tokens"), completionTokens: try r.int("completion_tokens"),
-                costMsats: try r.int64("cost_msats"), outcome: try r.string("outcome"), note: try r.optionalString("note"))
+                costMsats: try r.int64("cost_msats"), outcome: try r.string("outcome"), note: try r.optionalString("note"),
+                provider: try r.optionalString("provider").flatMap { try? PublicKey(hex: $0) },
+                noteID: try r.optionalString("note_id").flatMap { try? EventID(hex: $0) })
             try withAgent(record, name) { _ in }
             ticks[tick.id] = tick
 
@@ -260,19 +264,20 @@ extension PylonStore {
             for earning in state.earnings { try Self.insert(earning, into: tx.db) }
             let agents = try tx.db.makeStatement(
                 sql: """
-                    INSERT INTO agents (\(Agent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO agents (\(Agent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for agent in state.agents {
+                // The balance is a reading, not journaled state: the agent looks again.
                 try agents.execute(arguments: [
                     agent.name, agent.pubkey.hex, agent.state.rawValue, agent.goal, agent.heartbeatSecs, agent.tickBudgetMsats,
-                    RFC3339.string(from: agent.createdAt), RFC3339.string(from: agent.updatedAt),
+                    RFC3339.string(from: agent.createdAt), RFC3339.string(from: agent.updatedAt), nil as Int64?,
                 ])
             }
-            let ticks = try tx.db.makeStatement(sql: "INSERT INTO tick_history (\(Tick.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            let ticks = try tx.db.makeStatement(sql: "INSERT INTO tick_history (\(Tick.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for tick in state.ticks {
                 try ticks.execute(arguments: [
                     tick.id, tick.agentName, RFC3339.string(from: tick.startedAt), tick.durationMs, tick.promptTokens, tick.completionTokens,
-                    tick.costMsats, tick.outcome, tick.note,
+                    tick.costMsats, tick.outcome, tick.note, tick.provider?.hex, tick.noteID?.hex,
                 ])
             }
         }

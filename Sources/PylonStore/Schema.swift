@@ -25,6 +25,9 @@ enum Schema {
         migrator.registerMigration("v4", foreignKeyChecks: .immediate) { db in
             try db.execute(sql: v4)
         }
+        migrator.registerMigration("v5", foreignKeyChecks: .immediate) { db in
+            try db.execute(sql: v5)
+        }
         return migrator
     }
 
@@ -265,5 +268,13 @@ enum Schema {
     /// retry or a restart never pays a second invoice for one job.
     static let v4 = """
         ALTER TABLE buyer_jobs ADD COLUMN payment_hash TEXT CHECK (payment_hash IS NULL OR length(payment_hash) = 64);
+        """
+
+    /// A tick records who answered it and the note it published (SPEC §12 `agent.ticked`); an
+    /// agent, what its wallet held when it last looked.
+    static let v5 = """
+        ALTER TABLE tick_history ADD COLUMN provider TEXT CHECK (provider IS NULL OR length(provider) = 64);
+        ALTER TABLE tick_history ADD COLUMN note_id TEXT CHECK (note_id IS NULL OR length(note_id) = 64);
+        ALTER TABLE agents ADD COLUMN balance_msats INTEGER CHECK (balance_msats IS NULL OR balance_msats >= 0);
         """
 }

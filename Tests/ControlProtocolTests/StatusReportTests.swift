@@ -16,7 +16,7 @@ struct StatusReportTests {
             ],
             backends: [.init(name: "ollama", url: "http://127.0.0.1:11434", state: .ready, models: ["llama3.2", "qwen3"])],
             queue: .init(queued: 1, running: 2, slots: 2, maxQueue: 64),
-            earnings: .init(todayMsats: 1000, weekMsats: 7000, totalMsats: 50_000))
+            earnings: .init(todayMsats: 1000, weekMsats: 7000, totalMsats: 50_000), agents: .init([.active: 2, .crashed: 1]))
     }
 
     @Test("a running report has exactly the SPEC §12 keys at every level")
@@ -28,8 +28,9 @@ struct StatusReportTests {
             Set(object.map(\.key))
                 == [
                     "running", "uptime_secs", "pid", "version", "mode", "provider_active", "host_active", "jobs_completed",
-                    "earnings_msats", "relays", "backends", "queue", "earnings",
+                    "earnings_msats", "relays", "backends", "queue", "earnings", "agents",
                 ])
+        #expect(Set(try #require(json["agents"]).keys) == ["active", "low_balance", "dormant", "stopped", "crashed", "spawning"])
         let relay = try #require(json["relays"]?.arrayValue?.first?.objectValue)
         #expect(Set(relay.map(\.key)) == ["url", "state", "last_error", "since"])
         let backend = try #require(json["backends"]?.arrayValue?.first?.objectValue)
@@ -67,7 +68,7 @@ struct StatusReportTests {
     @Test("a report from a newer daemon with extra fields still reads")
     func extraFields() throws {
         var json = try Self.sample().json
-        json["agents"] = [["name": "a"]]
+        json["hosted"] = [["name": "a"]]
         #expect(try StatusReport(json: json) == Self.sample())
     }
 
@@ -94,5 +95,37 @@ struct HostileJSONTests {
         #expect(value.objectValue?.count == 20_001)
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(throws: ControlProtocolError.self) { try ControlLine.decodeRequest(Array(text.utf8)) }
+    }
+}
+
+@Suite("Agents on the socket")
+struct AgentReportTests {
+    static let report = AgentReport(
+        name: "scout", npub: "npub1xyz", state: .lowBalance, pid: 4242, goal: "read the news", intervalSecs: 600, budgetMsats: 5000,
+        balanceMsats: 120_000, ticks: 3, lastTick: Date(timeIntervalSince1970: 1_764_410_400), restarts: 1)
+
+    @Test("an agent has exactly the SPEC §12 keys; pid and balance are null when unknown; it round-trips through Agents")
+    func shape() throws {
+        let json = Self.report.json
+        #expect(try #require(json.objectValue).map(\.key) == AgentReport.fieldNames)
+        #expect(json["state"] == "low_balance" && json["last_tick"] == "2025-11-29T10:00:00.000Z")
+        var idle = Self.report
+        idle.pid = nil
+        idle.balanceMsats = nil
+        #expect(idle.json["pid"] == .null && idle.json["balance_msats"] == .null)
+        let line = ControlLine.encode(ControlResponse.agents([Self.report, idle]))
+        #expect(try ControlLine.decodeResponse(line.dropLast()) == .agents([Self.report, idle]))
+    }
+
+    @Test("Agents and AgentChanged requests round-trip; a bad payload or state is an error naming the field")
+    func requests() throws {
+        for request in [ControlRequest.agents, .agentChanged(name: "scout")] {
+            let line = ControlLine.encode(request)
+            #expect(try ControlLine.decodeRequest(line.dropLast()) == request)
+        }
+        #expect(throws: ControlProtocolError.self) { try ControlRequest(json: ["AgentChanged": ["who": "x"]]) }
+        var json = Self.report.json
+        json["state"] = "sleepy"
+        #expect { try AgentReport(json: json) } throws: { ($0 as? ControlProtocolError)?.message.contains("Agent.state") == true }
     }
 }

@@ -63,6 +63,8 @@ struct FakeHandler: ControlHandler {
             try await reply(
                 .jobResult(
                     LocalJobResult(id: "job-1", output: words.joined(), model: job.model ?? "fake", backend: "fake", tokens: words.count, durationMs: 1)))
+        case .agents: try await reply(.agents([]))
+        case .agentChanged: try await reply(.ok)
         }
     }
 }

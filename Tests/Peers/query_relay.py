@@ -1,8 +1,9 @@
 """Fetches stored events from one relay with rust-nostr's client and prints them as a JSON array;
-or, with `--note TEXT`, publishes a kind 1 note signed by a fresh key and prints its id.
+or, with `--note TEXT`, publishes a kind 1 note signed by a fresh key (mentioning PUBKEY_HEX with a
+p tag when given) and prints its id.
 
   query_relay.py URL FILTER_JSON [TIMEOUT_SECS]
-  query_relay.py URL --note TEXT
+  query_relay.py URL --note TEXT [PUBKEY_HEX]
 """
 import asyncio
 import json
@@ -10,7 +11,7 @@ import signal
 import sys
 from datetime import timedelta
 
-from nostr_sdk import Client, EventBuilder, Filter, Keys, Kind, RelayUrl, ReqTarget
+from nostr_sdk import Client, EventBuilder, Filter, Keys, Kind, RelayUrl, ReqTarget, Tag
 
 
 async def main():
@@ -23,7 +24,10 @@ async def main():
         client = Client()
         await client.add_relay(RelayUrl.parse(url))
         await client.connect()
-        output = await client.send_event(EventBuilder(Kind(1), sys.argv[3]).finalize(keys))
+        builder = EventBuilder(Kind(1), sys.argv[3])
+        if len(sys.argv) > 4:
+            builder = builder.tags([Tag.parse(["p", sys.argv[4]])])
+        output = await client.send_event(builder.finalize(keys))
         if not output.success:
             sys.exit(f"the relay did not take the note: {output.failed}")
         print(output.id.to_hex(), flush=True)

@@ -151,3 +151,38 @@ struct BuyerJobTests {
         #expect(try store.buyerJob(id: event.id) == before)
     }
 }
+
+@Suite("Agents: what a tick and a wallet record")
+struct AgentRecordTests {
+    @Test("a tick keeps its provider and note; the journal says tokens, provider and note_id; balances and summaries read back")
+    func tickAndBalance() throws {
+        let fixture = try Fixture()
+        let store = fixture.store
+        try store.createAgent(NewAgent(name: "scribe", pubkey: Keypair.generate().publicKey, goal: "", heartbeatSecs: 60, tickBudgetMsats: 0))
+        let provider = Keypair.generate().publicKey
+        let note = try EventID(hex: String(repeating: "ab", count: 32))
+        let entry = try store.recordTick(
+            NewTick(
+                agentName: "scribe", startedAt: fixture.clock.now, durationMs: 12, promptTokens: 7, completionTokens: 5, costMsats: 0,
+                outcome: "ok", note: "published a note", provider: provider, noteID: note))
+        #expect(entry.data["tokens"] == .integer(12))
+        #expect(entry.data["provider"] == .string(provider.hex) && entry.data["note_id"] == .string(note.hex))
+        let tick = try #require(try store.ticks(agentName: "scribe").first)
+        #expect(tick.provider == provider && tick.noteID == note)
+        #expect(try store.tickSummaries()["scribe"]?.ticks == 1)
+        #expect(try store.agent(name: "scribe")?.balanceMsats == nil)
+        try store.setAgentBalance(name: "scribe", msats: 42_000)
+        #expect(try store.agent(name: "scribe")?.balanceMsats == 42_000)
+        #expect(storeError { try store.setAgentBalance(name: "scribe", msats: -1) }?.code == .invalidArgument)
+        #expect(storeError { try store.setAgentBalance(name: "nobody", msats: 1) } != nil)
+        // A process start keeps the state its funds gave it; an owner's start revives a stopped one.
+        try store.setAgentState(name: "scribe", to: .dormant, reason: "empty")
+        #expect(try store.startAgent(name: "scribe", pid: 4242).data["to"] == .string("dormant"))
+        try store.stopAgent(name: "scribe", reason: "owner")
+        #expect(try store.startAgent(name: "scribe").data["to"] == .string("active"))
+        // The journal rebuilds the same tick.
+        let replayed = try JournalReplay.rebuild(from: store.journal())
+        #expect(replayed.ticks.first?.provider == provider && replayed.ticks.first?.noteID == note)
+        #expect(replayed.agents.first?.state == .active)
+    }
+}

@@ -16,7 +16,7 @@ struct SchemaTests {
         // When the store opens it
         let store = fixture.store
         // Then the migration ran and the pragmas hold on the writer connection
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
         let (journalMode, foreignKeys, synchronous, tables, indexes, triggers) = try raw(store) { db in
             (
                 try String.fetchOne(db, sql: "PRAGMA journal_mode"),
@@ -75,7 +75,7 @@ struct SchemaTests {
         try fixture.store.admit(newJob(request()))
         try fixture.store.close()
         let again = try fixture.reopen()
-        #expect(try again.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try again.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
         #expect(try again.jobs().count == 1)
     }
 
@@ -97,7 +97,7 @@ struct SchemaTests {
         }
         // When pylon opens it
         let store = try PylonStore.open(path: path)
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
         // Then the entries are there with their seq, the next one follows the largest, and no
         // sequence is kept for the journal any more
         #expect(try store.journal().map(\.seq) == [1, 2, 5])
@@ -136,7 +136,7 @@ struct SchemaTests {
         }
         // When pylon opens it, the job reads back without a payment hash and takes one
         let store = try PylonStore.open(path: path)
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
         let eventID = try EventID(hex: id)
         #expect(try store.buyerJob(id: eventID)?.paymentHash == nil)
         let hash = String(repeating: "cd", count: 32)
@@ -178,7 +178,7 @@ struct SchemaTests {
         // When pylon opens it
         let store = try PylonStore.open(path: path)
         // Then v2 ran, the rows are there with their rowid, the earning still points at its job
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
         let (arrival, earningJob, buyerStatus, violations, indexes) = try raw(store) { db in
             (
                 try Int.fetchOne(db, sql: "SELECT arrival FROM jobs WHERE id = ?", arguments: [job.id.hex]),
@@ -260,7 +260,7 @@ struct SchemaTests {
     @Test("the in-memory store has the same schema")
     func inMemory() throws {
         let store = try PylonStore.inMemory()
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
         try store.admit(newJob(request()))
         #expect(try store.statistics().jobsUnfinished == 1)
     }

@@ -48,6 +48,10 @@ public final class PylonNode: Sendable {
         try home.run(arguments, stdin: stdin)
     }
 
+    public func pylon(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+        try home.run(arguments, stdin: stdin)
+    }
+
     /// `pylon start` (background); fails the caller unless it exits 0.
     public func mustStart(_ extra: String...) throws {
         let result = try home.run(["start"] + extra)

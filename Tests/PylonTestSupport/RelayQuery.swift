@@ -24,9 +24,10 @@ public enum SQLite {
 }
 
 extension RelayQuery {
-    /// Publishes a kind 1 note with `content` from a fresh key and returns its id.
-    public static func publishNote(_ url: String, content: String) throws -> String {
-        let output = try PythonPeers.run(script: "query_relay.py", arguments: [url, "--note", content], input: Data())
+    /// Publishes a kind 1 note with `content` from a fresh key (mentioning `mention`, a hex public
+    /// key, with a p tag) and returns its id.
+    public static func publishNote(_ url: String, content: String, mention: String? = nil) throws -> String {
+        let output = try PythonPeers.run(script: "query_relay.py", arguments: [url, "--note", content] + (mention.map { [$0] } ?? []), input: Data())
         return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
