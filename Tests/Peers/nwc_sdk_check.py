@@ -2,7 +2,7 @@
 (NostrWalletConnect from the nostr-sdk package), so that nwc_wallet.py is known to speak NIP-47 as
 another implementation understands it before pylon's tests rely on it.
 
-  nwc_sdk_check.py PROVIDER_URI BUYER_URI [--amount MSATS] [--timeout SECONDS]
+  nwc_sdk_check.py PROVIDER_URI BUYER_URI [--amount MSATS] [--timeout SECONDS] [--lnbits]
 
 It reads the provider's info event (kind 13194) first, then runs one payment flow between the two
 wallets with nostr-sdk's client ("sdk." steps): get_info on both, get_balance on both, make_invoice
@@ -21,6 +21,10 @@ covered by a minimal client built here on nostr-sdk's Client and nip04/nip44 fun
 flow when the service serves that scheme too ("nip04." steps in mode both), else a check that it
 is refused with UNSUPPORTED_ENCRYPTION ("nip04.refused" for a nip44 service, "nip44.refused" for a
 nip04 one).
+
+--lnbits checks a service run with nwc_wallet.py --lnbits (LNbits' FakeWallet behind it) instead:
+get_info says network "mainnet" and names no node, invoices are lnbc (any payee); the rest is the
+same.
 
 Prints one JSON object, {"steps": {NAME: {"ok": bool, ...}}, "ok": bool}, and exits 0 only if
 every step passed.
@@ -43,6 +47,9 @@ from nostr_sdk import (
 )
 
 DESCRIPTION = "pylon check"
+# What get_info and make_invoice must show: nwc_wallet.py's regtest node, or with --lnbits LNbits'
+# FakeWallet.
+EXPECT = {"network": "regtest", "prefix": "lnbcrt", "node": True}
 
 
 class CheckFailed(Exception):
@@ -267,10 +274,10 @@ async def flow(steps, prefix, provider, buyer, amount, watch, kinds, expect_noti
     async def get_info():
         infos = {"provider": await provider.get_info(), "buyer": await buyer.get_info()}
         for name, info in infos.items():
-            expect(info.get("network") == "regtest", f"{name}: network {info.get('network')!r}")
+            expect(info.get("network") == EXPECT["network"], f"{name}: network {info.get('network')!r}")
             expect("pay_invoice" in info.get("methods", []), f"{name}: no pay_invoice in {info.get('methods')}")
-            expect(info.get("pubkey"), f"{name}: no node pubkey")
-        state["node"] = infos["provider"]["pubkey"]
+            expect(info.get("pubkey") or not EXPECT["node"], f"{name}: no node pubkey")
+        state["node"] = infos["provider"].get("pubkey")
         return {"provider": infos["provider"], "buyer_alias": infos["buyer"].get("alias")}
 
     async def balances_before():
@@ -281,13 +288,15 @@ async def flow(steps, prefix, provider, buyer, amount, watch, kinds, expect_noti
     async def make_invoice():
         made = await provider.make_invoice(amount, DESCRIPTION)
         text = made.get("invoice") or ""
-        expect(text.startswith("lnbcrt"), f"invoice {text[:20]!r} is not lnbcrt")
+        expect(text.startswith(EXPECT["prefix"]) and (EXPECT["prefix"] != "lnbc" or not text.startswith("lnbcrt")),
+               f"invoice {text[:20]!r} is not {EXPECT['prefix']}")
         decoded = bolt11_decode(text)
         expect(decoded.amount_msat == amount, f"invoice amount {decoded.amount_msat}")
         expect(decoded.description == DESCRIPTION, f"invoice description {decoded.description!r}")
         expect(made.get("payment_hash") == decoded.payment_hash, "payment_hash differs from the invoice's")
         expect(made.get("amount") == amount, f"amount {made.get('amount')}")
-        expect(decoded.payee == state.get("node"), f"signed by {decoded.payee}, not the node {state.get('node')}")
+        expect(decoded.payee == state.get("node") or not EXPECT["node"],
+               f"signed by {decoded.payee}, not the node {state.get('node')}")
         state["invoice"], state["hash"] = text, decoded.payment_hash
         return {"invoice": text, "payment_hash": decoded.payment_hash, "expires_at": made.get("expires_at")}
 
@@ -387,7 +396,10 @@ async def main():
     parser.add_argument("buyer_uri")
     parser.add_argument("--amount", type=int, default=21000, help="msats paid (default 21000)")
     parser.add_argument("--timeout", type=float, default=10, help="seconds to wait for each answer (default 10)")
+    parser.add_argument("--lnbits", action="store_true", help="the service runs with --lnbits (FakeWallet's lnbc invoices)")
     args = parser.parse_args()
+    if args.lnbits:
+        EXPECT.update(network="mainnet", prefix="lnbc", node=False)
     steps = Steps()
     uris = [args.provider_uri, args.buyer_uri]
 

@@ -1,8 +1,9 @@
 """A NIP-47 (Nostr Wallet Connect) wallet service on rust-nostr (the nostr-sdk package), with an
 in-memory regtest "lightning node", for tests of pylon's NWC client. Wallets pay each other's real
-(signed BOLT #11) invoices; nothing ever touches a real network.
+(signed BOLT #11) invoices; nothing ever touches a real network. With --lnbits the wallets are
+LNbits wallets instead (see "LNbits" below): the demo's mode.
 
-  nwc_wallet.py --relay URL [--relay URL ...] [--wallet NAME[=BALANCE_MSATS] ...]
+  nwc_wallet.py --relay URL [--relay URL ...] [--wallet NAME[=BALANCE_MSATS] ... | --lnbits FILE]
                 [--encryption nip44|nip04|both] [--no-notifications]
 
 Wallets default to provider=0 and buyer=1000000000 (msats); any --wallet replaces the defaults.
@@ -76,6 +77,39 @@ Control, one JSON object per line on stdin, each answered by one line {"ok": tru
         events and nostr-sdk's client drops them before this service sees them; "encryption" is
         the request's tag value, "nip04" without one; "error" the code answered, null for
         success or no answer; the log keeps the last 200; reset clears after answering)
+
+LNbits (--lnbits FILE). FILE (JSON, keep it private) names LNbits and one LNbits wallet per NIP-47
+wallet: {"url": "http://127.0.0.1:PORT", "wallets": {"NAME": {"id", "adminkey", "inkey"}, ...}}
+(scripts/lib/lnbits.sh writes it). The service checks both keys of every wallet before it starts
+(else it exits 1 with the reason on stderr), and the ready line carries "lnbits": URL instead of
+"node_pubkey". LNbits then keeps balances and payments, through its REST API (stdlib urllib, from a
+worker thread; X-Api-Key is the wallet's invoice key, its admin key only to pay):
+  get_balance       GET /api/v1/wallet ("balance" is msats there too)
+  make_invoice      POST /api/v1/payments {"out": false, "amount": SATS, "memo", "expiry"
+                    (3600), "description_hash"?}: LNbits' own invoice (FakeWallet signs lnbc...).
+                    LNbits counts whole sats: an amount that is not a multiple of 1000 msats is
+                    refused with OTHER (LNbits would round it)
+  lookup_invoice    GET /api/v1/payments/{hash}: the wallet's own side of it only (else NOT_FOUND)
+  pay_invoice       POST /api/v1/payments {"out": true, "bolt11"} with the payer's admin key.
+                    Refused here first: amountless invoices, an amount that differs, an expired
+                    invoice (LNbits would pay its own expired invoices). LNbits' "Insufficient
+                    balance" is INSUFFICIENT_BALANCE, "already paid" PAYMENT_FAILED "already
+                    paid", anything else it refuses PAYMENT_FAILED with its words
+  list_transactions GET /api/v1/payments (the newest 1000), filtered as above
+  get_info          alias "NAME (LNbits, FakeWallet)", network "mainnet" (FakeWallet's invoices
+                    are lnbc: no real funds exist behind them), methods, notifications; no node
+                    pubkey
+LNbits not answering, or failing with HTTP 5xx, is INTERNAL; another refusal by LNbits is OTHER
+with its words (pay_invoice: see above). Metadata goes into LNbits' "extra" and comes back.
+Transactions are LNbits payments: state settled (success), expired (an unpaid invoice past its
+expiry, which LNbits calls failed), failed, or pending; created_at is LNbits' created_at,
+settled_at its updated_at. Notifications: after a pay_invoice through this service, payment_sent to
+the payer and payment_received to the payee when the payee is one of these wallets (FakeWallet
+settles internal invoices at once); payments made past this service (LNbits' UI or API) are
+notified to nobody: pylon finds them with lookup_invoice. Control: balance asks LNbits;
+set_balance, settle and invoices answer an error (LNbits keeps the ledger; fund a wallet through
+LNbits); fail, delay, silence and requests work as above.
+
 Runs until stdin closes or SIGTERM/SIGINT arrives.
 """
 import argparse
@@ -88,9 +122,11 @@ import secrets
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from bolt11 import Bolt11, Feature, FeatureState, Features, MilliSatoshi, TagChar, Tags
@@ -116,6 +152,7 @@ NODE_KEY = PrivateKey(hashlib.sha256(b"pylon nwc_wallet.py regtest node").digest
 NODE_PUBKEY = NODE_KEY.public_key.format(compressed=True).hex()
 MAX_DESCRIPTION_BYTES = 639  # a BOLT #11 tagged field holds at most 1023 5-bit groups
 LOG_SIZE = 200
+LNBITS_PAGE = 1000  # list_transactions looks at the newest this many LNbits payments
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -156,6 +193,7 @@ class Wallet:
     service: Keys  # the wallet service's key pair (author of info, answers and notifications)
     client_pubkey: str  # hex; the only key allowed to use this wallet
     uri: str
+    lnbits: dict | None = None  # with --lnbits: the LNbits wallet's "id", "adminkey" and "inkey"
 
 
 @dataclass
@@ -385,6 +423,275 @@ class Ledger:
         return [r[2] for r in rows]
 
 
+# -- the LNbits ledger (--lnbits) --
+
+
+class LnbitsError(Exception):
+    """An LNbits request that failed: status is the HTTP status (None when LNbits did not answer)."""
+
+    def __init__(self, status, detail):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class LnbitsApi:
+    """LNbits' REST API over urllib (blocking: the service calls it from a worker thread)."""
+
+    def __init__(self, url, timeout=15):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # LNbits is local: no proxy
+
+    def call(self, method, path, key, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"X-Api-Key": key, "Content-Type": "application/json",
+                                                  "Accept": "application/json"})
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode(errors="replace")
+            try:
+                detail = json.loads(text).get("detail") or text
+            except (ValueError, AttributeError):
+                detail = text
+            raise LnbitsError(exc.code, str(detail)[:300]) from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise LnbitsError(None, f"LNbits at {self.url} did not answer {method} {path.split('?')[0]}: "
+                                    f"{reason}") from None
+
+
+def epoch(text):
+    """An LNbits time (ISO 8601; naive ones are UTC) as Unix seconds, or None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def decoded_invoice(text):
+    try:
+        return bolt11_decode(text)
+    except Exception:  # noqa: BLE001 - LNbits' own invoices decode; anything else is shown without it
+        return None
+
+
+class LnbitsLedger:
+    """The NIP-47 methods on LNbits wallets (one per NIP-47 wallet, all on one LNbits): LNbits
+    keeps balances and payments; amounts are msats here and whole sats in LNbits' invoices."""
+
+    def __init__(self, wallets, api):
+        self.wallets = {w.name: w for w in wallets}
+        self.api = api
+
+    def balance(self, wallet):
+        return self.api.call("GET", "/api/v1/wallet", wallet.lnbits["inkey"])["balance"]
+
+    def check(self):
+        """Each wallet's keys work (invoice key and admin key), else LnbitsError."""
+        for wallet in self.wallets.values():
+            for kind in ("inkey", "adminkey"):
+                try:
+                    self.api.call("GET", "/api/v1/wallet", wallet.lnbits[kind])
+                except LnbitsError as exc:
+                    if exc.status is None:
+                        raise
+                    raise LnbitsError(exc.status, f"LNbits at {self.api.url} refused the {kind} of wallet {wallet.name}: "
+                                                  f"HTTP {exc.status} {exc.detail}") from None
+
+    @staticmethod
+    def transaction(payment):
+        """An LNbits payment as a NIP-47 transaction."""
+        amount = payment.get("amount") or 0
+        text = payment.get("bolt11") or ""
+        invoice = decoded_invoice(text)
+        status = payment.get("status")
+        expires_at = epoch(payment.get("expiry"))
+        if invoice is not None and invoice.expiry is not None:
+            expires_at = invoice.date + invoice.expiry
+        elif invoice is not None:
+            expires_at = invoice.date + 3600
+        expired = expires_at is not None and time.time() > expires_at
+        if status == "success":
+            state = "settled"
+        elif amount > 0 and expired:
+            state = "expired"  # LNbits marks an incoming invoice "failed" once it expired
+        elif status == "failed":
+            state = "failed"
+        else:
+            state = "expired" if expired else "pending"
+        extra = payment.get("extra") or {}
+        description_hash = invoice.description_hash if invoice is not None else None
+        return compact({
+            "type": "incoming" if amount > 0 else "outgoing", "state": state, "invoice": text or None,
+            "description": None if description_hash else payment.get("memo"), "description_hash": description_hash,
+            "preimage": payment.get("preimage") if state == "settled" else None,
+            "payment_hash": payment["payment_hash"], "amount": abs(amount), "fees_paid": abs(payment.get("fee") or 0),
+            "created_at": epoch(payment.get("created_at")) or epoch(payment.get("time")), "expires_at": expires_at,
+            "settled_at": epoch(payment.get("updated_at")) if state == "settled" else None,
+            "metadata": extra.get("nwc_metadata") if isinstance(extra.get("nwc_metadata"), dict) else None,
+        })
+
+    def dispatch(self, wallet, method, params):
+        """Carries out a request: returns (result, notifications [(wallet, type, transaction)])."""
+        try:
+            if method == "get_balance":
+                return {"balance": self.balance(wallet)}, []
+            if method == "make_invoice":
+                return self.make_invoice(wallet, params), []
+            if method == "lookup_invoice":
+                return self.lookup(wallet, params), []
+            if method == "list_transactions":
+                return {"transactions": self.transactions(wallet, params)}, []
+            if method == "pay_invoice":
+                return self.pay(wallet, params)
+        except LnbitsError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise NwcError("INTERNAL", exc.detail) from None
+            raise other(f"LNbits refused {method}: {exc.detail}") from None
+        raise NwcError("NOT_IMPLEMENTED", f"{method} is not implemented")
+
+    def make_invoice(self, wallet, params):
+        amount = params.get("amount")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise other("amount (msats) is required and must be a positive integer")
+        if amount % 1000:
+            raise other(f"LNbits makes invoices for whole sats only: {amount} msats is not a multiple of 1000")
+        description = optional_str(params, "description")
+        description_hash = optional_str(params, "description_hash")
+        body = {"out": False, "amount": amount // 1000, "memo": description or ""}
+        if description_hash is not None:
+            if not HEX64.match(description_hash):
+                raise other("description_hash must be 64 hex digits")
+            body["description_hash"] = description_hash.lower()
+        elif description is not None and len(description.encode()) > MAX_DESCRIPTION_BYTES:
+            raise other(f"description is longer than {MAX_DESCRIPTION_BYTES} bytes")
+        expiry = optional_int(params, "expiry", minimum=1)
+        body["expiry"] = 3600 if expiry is None else expiry
+        metadata = metadata_of(params)
+        if metadata:
+            body["extra"] = {"nwc_metadata": metadata}
+        payment = self.api.call("POST", "/api/v1/payments", wallet.lnbits["inkey"], body)
+        return self.transaction(payment)
+
+    def own_payment(self, wallet, payment_hash):
+        """This wallet's LNbits payment (incoming or outgoing) with this hash, or None."""
+        try:
+            found = self.api.call("GET", f"/api/v1/payments/{payment_hash}", wallet.lnbits["inkey"])
+        except LnbitsError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        details = found.get("details") if isinstance(found, dict) else None
+        # Without "details" the payment is another wallet's: not this one's to see.
+        if not isinstance(details, dict) or details.get("wallet_id") != wallet.lnbits["id"]:
+            return None
+        return details
+
+    def lookup(self, wallet, params):
+        payment_hash = optional_str(params, "payment_hash")
+        text = optional_str(params, "invoice")
+        if payment_hash is None and text is None:
+            raise other("lookup_invoice needs payment_hash or invoice")
+        if payment_hash is not None:
+            if not HEX64.match(payment_hash):
+                raise other("payment_hash must be 64 hex digits")
+            payment_hash = payment_hash.lower()
+        else:
+            try:
+                payment_hash = bolt11_decode(text.strip()).payment_hash
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is the caller's error
+                raise other(f"invalid invoice: {exc}") from None
+        payment = self.own_payment(wallet, payment_hash)
+        if payment is None:
+            raise NwcError("NOT_FOUND", f"no invoice or payment with payment hash {payment_hash}")
+        return self.transaction(payment)
+
+    def pay(self, wallet, params):
+        text = optional_str(params, "invoice")
+        if not text:
+            raise other("invoice is required")
+        text = text.strip()
+        try:
+            decoded = bolt11_decode(text)
+        except Exception as exc:  # noqa: BLE001
+            raise other(f"invalid invoice: {exc}") from None
+        amount = optional_int(params, "amount", minimum=1)
+        if decoded.amount_msat is None:
+            raise other("LNbits pays only invoices that carry an amount")
+        if amount is not None and amount != decoded.amount_msat:
+            raise other(f"amount {amount} does not match the invoice's {decoded.amount_msat} msats")
+        # LNbits pays its own (internal) invoices even after they expired: NIP-47 says no.
+        if time.time() > decoded.date + (decoded.expiry if decoded.expiry is not None else 3600):
+            raise NwcError("PAYMENT_FAILED", "invoice expired")
+        body = {"out": True, "bolt11": text}
+        metadata = metadata_of(params)
+        if metadata:
+            body["extra"] = {"nwc_metadata": metadata}
+        try:
+            payment = self.api.call("POST", "/api/v1/payments", wallet.lnbits["adminkey"], body)
+        except LnbitsError as exc:
+            if exc.status is None:
+                raise
+            if "insufficient balance" in exc.detail.lower():
+                raise NwcError("INSUFFICIENT_BALANCE", f"LNbits: {exc.detail}") from None
+            if "already paid" in exc.detail.lower():
+                raise NwcError("PAYMENT_FAILED", "already paid") from None
+            raise NwcError("PAYMENT_FAILED", f"LNbits: {exc.detail}") from None
+        if payment.get("status") != "success" or not payment.get("preimage"):
+            raise NwcError("PAYMENT_FAILED", f"LNbits left the payment {payment.get('status') or 'without a status'}")
+        sent = self.transaction(payment)
+        notifications = [(wallet, "payment_sent", sent)]
+        # The payee, when it is one of this service's wallets (FakeWallet settles only internal
+        # invoices, at once): its side of the payment.
+        for payee in self.wallets.values():
+            try:
+                received = self.own_payment(payee, decoded.payment_hash)
+            except LnbitsError as exc:  # the payment went out; only its notification is lost
+                log(f"paid {decoded.payment_hash}, but cannot look it up for {payee.name}: {exc.detail}")
+                continue
+            if received is not None and (received.get("amount") or 0) > 0:
+                notifications.insert(0, (payee, "payment_received", self.transaction(received)))
+                break
+        return {"preimage": payment["preimage"], "fees_paid": abs(payment.get("fee") or 0)}, notifications
+
+    def transactions(self, wallet, params):
+        since = optional_int(params, "from") or 0
+        until = optional_int(params, "until")
+        until = int(time.time()) if until is None else until
+        limit = optional_int(params, "limit")
+        offset = optional_int(params, "offset") or 0
+        unpaid = params.get("unpaid", False)
+        if not isinstance(unpaid, bool) and unpaid is not None:
+            raise other("unpaid must be a boolean")
+        kind = params.get("type")
+        if kind not in (None, "incoming", "outgoing"):
+            raise other('type must be "incoming" or "outgoing"')
+        payments = self.api.call("GET", f"/api/v1/payments?limit={LNBITS_PAGE}&sortby=created_at&direction=desc",
+                                 wallet.lnbits["inkey"])
+        rows = []
+        for payment in payments if isinstance(payments, list) else []:
+            transaction = self.transaction(payment)
+            if kind is not None and transaction["type"] != kind:
+                continue
+            if transaction["state"] != "settled" and not unpaid:
+                continue
+            created = transaction.get("created_at") or 0
+            if since <= created <= until:
+                rows.append((created, transaction))
+        rows.sort(key=lambda r: r[0], reverse=True)
+        rows = rows[offset:] if limit is None else rows[offset:offset + limit]
+        return [r[1] for r in rows]
+
+
 # -- the service --
 
 
@@ -464,6 +771,10 @@ class Service:
                      .tags([Tag.parse(["p", wallet.client_pubkey])]).finalize(wallet.service))
             await self.publish(event, f"a {notification_type} notification")
 
+    async def notify_all(self, notes):
+        for wallet, notification_type, transaction in notes:
+            await self.notify(wallet, notification_type, transaction)
+
     async def notify_payment(self, payment, invoice):
         await self.notify(self.ledger.wallets[invoice.wallet], "payment_received", invoice.transaction())
         if payment is not None:
@@ -521,7 +832,7 @@ class Service:
             return "malformed", other(problem)
         return None
 
-    def carry_out(self, wallet, method, params):
+    async def carry_out(self, wallet, method, params):
         """An injected failure, or the method's outcome: (result, error, coroutine to run after)."""
         injected = self.failures.get(method)
         if injected is not None:
@@ -530,7 +841,7 @@ class Service:
                 del self.failures[method]
             return None, NwcError(injected["code"], injected["message"]), None
         try:
-            result, after = self.dispatch(wallet, method, params)
+            result, after = await self.dispatch(wallet, method, params)
             return result, None, after
         except NwcError as exc:
             return None, exc, None
@@ -571,7 +882,7 @@ class Service:
         if method in self.silenced:
             log(f"request {request_id} ({method}) to {wallet.name}: silenced, not answered")
             return
-        result, error, after = self.carry_out(wallet, method, params)
+        result, error, after = await self.carry_out(wallet, method, params)
         entry["error"] = error.code if error is not None else None
         if after is not None:
             self.spawn(after)  # notifications go out at once, even when the answer waits
@@ -580,13 +891,22 @@ class Service:
             await asyncio.sleep(delay)
         await self.answer(wallet, author, request_id, scheme, method, result=result, error=error)
 
-    def dispatch(self, wallet, method, params):
+    async def dispatch(self, wallet, method, params):
         """Carries out a request: returns (result, a coroutine to run afterwards or None)."""
         ledger = self.ledger
+        if method == "get_info" and isinstance(ledger, LnbitsLedger):
+            # FakeWallet signs lnbc (mainnet-prefixed) invoices; no real funds exist behind them.
+            return {"alias": f"{wallet.name} (LNbits, FakeWallet)", "color": "#3399ff", "network": "mainnet",
+                    "methods": METHODS,
+                    "notifications": NOTIFICATION_TYPES if self.notifications else []}, None
         if method == "get_info":
             return {"alias": wallet.name, "color": "#3399ff", "pubkey": NODE_PUBKEY, "network": "regtest",
                     "block_height": 1, "block_hash": "0" * 64, "methods": METHODS,
                     "notifications": NOTIFICATION_TYPES if self.notifications else []}, None
+        if isinstance(ledger, LnbitsLedger):
+            # LNbits is called over blocking HTTP: in a worker thread, so the relay keeps flowing.
+            result, notes = await asyncio.to_thread(ledger.dispatch, wallet, method, params)
+            return result, (self.notify_all(notes) if notes else None)
         if method == "get_balance":
             return {"balance": wallet.balance}, None
         if method == "make_invoice":
@@ -613,6 +933,15 @@ class Service:
         method = cmd.get("method")
         if name in ("fail", "delay", "silence") and (not isinstance(method, str) or not method):
             raise ValueError("method must be a method name")
+        if isinstance(self.ledger, LnbitsLedger):
+            if name == "balance":
+                wallet = self.wallet_named(cmd)
+                try:
+                    return {"balance": await asyncio.to_thread(self.ledger.balance, wallet)}
+                except LnbitsError as exc:
+                    raise ValueError(exc.detail) from None
+            if name in ("set_balance", "settle", "invoices"):
+                raise ValueError(f"{name} is not available with --lnbits: LNbits keeps the ledger")
         if name == "balance":
             return {"balance": self.wallet_named(cmd).balance}
         if name == "set_balance":
@@ -710,13 +1039,38 @@ def parse_wallets(parser, specs):
     return wallets
 
 
-def make_wallet(name, balance, relays):
+def make_wallet(name, balance, relays, lnbits=None):
     service, client = Keys.generate(), Keys.generate()
     query = "&".join(f"relay={quote(r, safe='')}" for r in relays)
     uri = (f"nostr+walletconnect://{service.public_key().to_hex()}?{query}"
            f"&secret={client.secret_key().to_hex()}&lud16={quote(name + '@pylon.test', safe='@')}")
     # The client's secret goes into the URI only: the service keeps its public key.
-    return Wallet(name=name, balance=balance, service=service, client_pubkey=client.public_key().to_hex(), uri=uri)
+    return Wallet(name=name, balance=balance, service=service, client_pubkey=client.public_key().to_hex(), uri=uri,
+                  lnbits=lnbits)
+
+
+def read_lnbits_file(parser, path):
+    """--lnbits FILE: (url, [(name, {"id", "adminkey", "inkey"})...])."""
+    try:
+        with open(path) as file:
+            spec = json.load(file)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--lnbits {path}: {exc}")
+    url = spec.get("url") if isinstance(spec, dict) else None
+    wallets = spec.get("wallets") if isinstance(spec, dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        parser.error(f"--lnbits {path}: \"url\" must be LNbits' http(s) URL")
+    if not isinstance(wallets, dict) or not wallets:
+        parser.error(f"--lnbits {path}: \"wallets\" must name at least one wallet")
+    out = []
+    for name, keys in wallets.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            parser.error(f"--lnbits {path}: wallet {name!r}: the name may hold letters, digits, '_', '.' and '-'")
+        if not isinstance(keys, dict) or not all(isinstance(keys.get(k), str) and keys.get(k)
+                                                 for k in ("id", "adminkey", "inkey")):
+            parser.error(f"--lnbits {path}: wallet {name!r} needs \"id\", \"adminkey\" and \"inkey\"")
+        out.append((name, {k: keys[k] for k in ("id", "adminkey", "inkey")}))
+    return url, out
 
 
 async def listen(client, service):
@@ -776,6 +1130,9 @@ async def main():
     parser.add_argument("--encryption", choices=sorted(SCHEMES), default="both",
                         help="encryption schemes served (default both)")
     parser.add_argument("--no-notifications", action="store_true", help="advertise and send no notifications")
+    parser.add_argument("--lnbits", metavar="FILE",
+                        help='back the wallets with LNbits: FILE is {"url": URL, "wallets": {NAME: {"id", '
+                             '"adminkey", "inkey"}, ...}} (replaces --wallet and the in-memory ledger)')
     args = parser.parse_args()
     urls = []
     for url in args.relay:
@@ -783,7 +1140,20 @@ async def main():
             urls.append(RelayUrl.parse(url))
         except Exception as exc:  # noqa: BLE001
             parser.error(f"--relay {url}: {exc}")
-    wallets = [make_wallet(name, balance, args.relay) for name, balance in parse_wallets(parser, args.wallet)]
+    if args.lnbits:
+        if args.wallet:
+            parser.error("--wallet and --lnbits exclude each other: with --lnbits, LNbits holds the balances")
+        lnbits_url, specs = read_lnbits_file(parser, args.lnbits)
+        wallets = [make_wallet(name, None, args.relay, lnbits=keys) for name, keys in specs]
+        ledger = LnbitsLedger(wallets, LnbitsApi(lnbits_url))
+        try:
+            await asyncio.to_thread(ledger.check)
+        except LnbitsError as exc:
+            log(f"--lnbits {args.lnbits}: {exc.detail}")
+            os._exit(1)
+    else:
+        wallets = [make_wallet(name, balance, args.relay) for name, balance in parse_wallets(parser, args.wallet)]
+        ledger = Ledger(wallets)
 
     client = Client()
     for url in urls:
@@ -794,7 +1164,7 @@ async def main():
         log(f"could not connect to {', '.join(args.relay)} within 10 s")
         os._exit(1)
 
-    service = Service(client, Ledger(wallets), SCHEMES[args.encryption], not args.no_notifications)
+    service = Service(client, ledger, SCHEMES[args.encryption], not args.no_notifications)
     for wallet in wallets:
         if not await service.publish(service.info_event(wallet), f"the info event of {wallet.name}"):
             os._exit(1)
@@ -808,9 +1178,13 @@ async def main():
     if len(stored) < len(wallets):
         log(f"the relays returned {len(stored)} of {len(wallets)} info events")
 
-    emit({"wallets": {w.name: {"uri": w.uri, "service_pubkey": w.service.public_key().to_hex(),
-                               "client_pubkey": w.client_pubkey} for w in wallets},
-          "node_pubkey": NODE_PUBKEY})
+    ready = {"wallets": {w.name: {"uri": w.uri, "service_pubkey": w.service.public_key().to_hex(),
+                                  "client_pubkey": w.client_pubkey} for w in wallets}}
+    if args.lnbits:
+        ready["lnbits"] = lnbits_url
+    else:
+        ready["node_pubkey"] = NODE_PUBKEY
+    emit(ready)
     await until_stopped(service)
     listener.cancel()
     sys.stdout.flush()
