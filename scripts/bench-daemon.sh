@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Daemon benchmark (release build): `pylon start` to Pong, idle RSS after 30 s, Status round trip.
-#   scripts/bench-daemon.sh [--no-build] [STARTS] [IDLE_SECONDS]
+# Daemon benchmark (release build): `pylon start` to Pong, idle RSS and CPU after 30 s, Status round
+# trip, and host mode: the daemon with 10 idle agents and each agent process's RSS.
+#   scripts/bench-daemon.sh [--no-build] [STARTS] [IDLE_SECONDS] [AGENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-peers.sh
@@ -11,4 +12,4 @@ PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 RELAY=$!
 trap 'kill $RELAY 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-.venv/bin/python scripts/bench_daemon.py "$BIN/pylon" --relay "ws://127.0.0.1:$PORT" --starts "${1:-20}" --idle "${2:-30}"
+.venv/bin/python scripts/bench_daemon.py "$BIN/pylon" --relay "ws://127.0.0.1:$PORT" --starts "${1:-20}" --idle "${2:-30}" --agents "${3:-10}"

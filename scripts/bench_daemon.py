@@ -1,7 +1,9 @@
-"""Daemon benchmark: `pylon start` to Pong, idle resident memory after 30 s, and the Status round
-trip over the control socket. Run through scripts/bench-daemon.sh (release build).
+"""Daemon benchmark: `pylon start` to Pong, idle resident memory and CPU after 30 s, the Status
+round trip over the control socket, and host mode: the daemon idle with 10 idle agents (its RSS and
+CPU next to the same daemon without agents) and each agent process's RSS. Run through
+scripts/bench-daemon.sh (release build).
 
-  bench_daemon.py PYLON_BINARY [--starts 20] [--idle 30] [--status 2000]
+  bench_daemon.py PYLON_BINARY [--starts 20] [--idle 30] [--status 2000] [--agents 10]
 """
 import argparse
 import json
@@ -28,6 +30,13 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
+def cpu_ms(pid):
+    """utime + stime of a process (all its threads), in ms: fields 14 and 15 of /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("pylon")
@@ -35,6 +44,7 @@ def main():
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--idle", type=float, default=30)
     parser.add_argument("--status", type=int, default=2000)
+    parser.add_argument("--agents", type=int, default=10)
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="pylon-bench-")
@@ -58,12 +68,16 @@ def main():
         # Idle RSS after the daemon has run for a while, connected to a relay.
         run(args.pylon, home, "start")
         pid = int(open(os.path.join(home, "pylon.pid")).read().strip())
-        time.sleep(args.idle)
+        time.sleep(min(5, args.idle))
+        cpu0 = cpu_ms(pid)
+        time.sleep(max(0, args.idle - 5))
+        idle_cpu = cpu_ms(pid) - cpu0
         idle = rss_kib(pid) / 1024
         # Anonymous memory is the daemon's own; file-backed pages are code and data of the binary
         # and its libraries, shared with the page cache (the kernel maps a whole cached folio on a fault).
         print(f"idle resident memory after {args.idle:.0f} s: {idle:.1f} MB (target < 30 MB): "
-              f"anonymous {rss_kib(pid, 'RssAnon') / 1024:.1f} MB, file-backed {rss_kib(pid, 'RssFile') / 1024:.1f} MB")
+              f"anonymous {rss_kib(pid, 'RssAnon') / 1024:.1f} MB, file-backed {rss_kib(pid, 'RssFile') / 1024:.1f} MB; "
+              f"idle CPU {idle_cpu:.0f} ms over the last {max(0, args.idle - 5):.0f} s")
 
         # Status round trips on one connection (client: this Python script).
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -93,6 +107,37 @@ def main():
               f"(Ping median {statistics.median(pings):.3f} ms) (target < 1 ms median)")
         print(f"resident memory after the Status loop: {rss_kib(pid) / 1024:.1f} MB")
         run(args.pylon, home, "stop")
+
+        # Host mode: the same daemon with idle agents (free, one tick a day: each ticks once at
+        # start, finds no provider within 60 s, and sleeps).
+        if args.agents > 0:
+            for index in range(args.agents):
+                run(args.pylon, home, "agent", "spawn", f"idle-{index}", "--interval", "86400", "--json")
+            run(args.pylon, home, "start")
+            pid = int(open(os.path.join(home, "pylon.pid")).read().strip())
+            agents = []
+            for _ in range(100):
+                listed = json.loads(run(args.pylon, home, "agent", "list", "--json").stdout)
+                agents = [a["pid"] for a in listed if a["pid"]]
+                if len(agents) == args.agents:
+                    break
+                time.sleep(0.1)
+            time.sleep(min(5, args.idle))
+            cpu0 = cpu_ms(pid)
+            agent_cpu0 = {a: cpu_ms(a) for a in agents}
+            time.sleep(max(0, args.idle - 5))
+            host_cpu = cpu_ms(pid) - cpu0
+            agent_cpu = sorted(cpu_ms(a) - agent_cpu0[a] for a in agents)
+            rss = sorted(rss_kib(a) / 1024 for a in agents)
+            anon = sorted(rss_kib(a, "RssAnon") / 1024 for a in agents)
+            print(f"host mode, {len(agents)} idle agents: the daemon {rss_kib(pid) / 1024:.1f} MB resident "
+                  f"(without agents {idle:.1f} MB), idle CPU {host_cpu:.0f} ms over {max(0, args.idle - 5):.0f} s "
+                  f"(without agents {idle_cpu:.0f} ms; target: unchanged within noise)")
+            if rss:
+                print(f"  each agent process: resident median {statistics.median(rss):.1f} MB, max {rss[-1]:.1f} MB "
+                      f"(anonymous median {statistics.median(anon):.1f} MB; target < 15 MB); CPU median "
+                      f"{statistics.median(agent_cpu):.0f} ms, max {agent_cpu[-1]:.0f} ms over the same window")
+            run(args.pylon, home, "stop")
         print("peer reference (SPEC §11, nostr-dvm 1.1.8 on this machine kind): start to first heartbeat 850 ms, idle RSS 108 MB")
     finally:
         run(args.pylon, home, "stop", check=False)

@@ -6,7 +6,7 @@ import PylonBasics
 
 /// `pylon status`: the daemon's state (SPEC §12), or "not running" with exit code 3.
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's state, relays, backends, queue and earnings.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's state, relays, backends, queue, earnings and agents.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
@@ -45,6 +45,13 @@ struct StatusCommand: AsyncParsableCommand {
                 let models = backend.models.isEmpty ? "" : " models: \(backend.models.joined(separator: ", "))"
                 Output.line("  \(backend.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(backend.name) \(backend.url)\(models)")
             }
+        }
+        if report.mode.includesHost {
+            let counts = AgentReport.State.allCases.compactMap { state in
+                report.agents[state] > 0 ? "\(report.agents[state]) \(state.rawValue.replacingOccurrences(of: "_", with: " "))" : nil
+            }
+            let supervisor = report.hostActive ? "" : " (the supervisor is not running)"
+            Output.line("agents: \(counts.isEmpty ? "none (`pylon agent spawn NAME`)" : counts.joined(separator: ", "))\(supervisor)")
         }
     }
 

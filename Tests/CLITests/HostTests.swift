@@ -53,9 +53,11 @@ struct HostTests {
         return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? false)
     }
 
-    @Test("an agent ticks: it buys an answer from a free provider, replies to a mention, and the client sees its note; list, info and metrics tell")
-    func tick() async throws {
-        let rigs = try await start()
+    @Test(
+        "an agent ticks: it buys an answer from a free provider, replies to a mention, and the client sees its note; list, info and metrics tell",
+        arguments: RelayProcess.Implementation.real)
+    func tick(relay: RelayProcess.Implementation) async throws {
+        let rigs = try await start(relay: relay)
         let host = rigs.host
         let alpha = try spawn(host, "alpha", "--goal", "greet people on nostr", "--interval", "3600")
         _ = try spawn(host, "beta", "--interval", "3600")
@@ -91,6 +93,8 @@ struct HostTests {
         let metrics = try host.http("/metrics").body
         #expect(metrics.contains(#"pylon_agents{state="active"} 2"#), "\(metrics.split(separator: "\n").filter { $0.contains("agent") })")
         #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("pylon_agent_ticks_total ") })
+        let text = try host.pylon("status").stdout
+        #expect(text.contains("agents: 2 active"), "\(text)")
         let ready = try host.http("/readyz")
         #expect(ready.status == 200, "\(ready)")
         let logs = try host.pylon("agent", "logs", "alpha")
