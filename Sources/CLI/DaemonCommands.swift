@@ -59,7 +59,7 @@ struct StartCommand: AsyncParsableCommand {
             _ = ProcessControl.drain(child.stderr, into: &errorOutput)
             if let status = ProcessControl.exitStatus(of: child.pid) {
                 _ = ProcessControl.drain(child.stderr, into: &errorOutput)
-                let message = String(decoding: errorOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                let message = Self.reason(errorOutput)
                 throw Output.fail(message.isEmpty ? "the daemon exited with status \(status) before answering; see \(paths.logFile.path)" : message)
             }
             if (try? ControlClient.send(.ping, socketPath: paths.controlSocket.path, timeout: .seconds(1))) == .pong {
@@ -69,6 +69,14 @@ struct StartCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(5))
         }
         throw Output.fail("the daemon (pid \(child.pid)) did not answer within \(Int(wait)) s; see \(paths.logFile.path)")
+    }
+
+    /// What the background daemon printed before it exited: its own `error: …` lines, without
+    /// that prefix, which `Output.fail` adds once.
+    static func reason(_ output: [UInt8]) -> String {
+        String(decoding: output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+            .map { line in line.hasPrefix("error: ") ? line.dropFirst("error: ".count) : line }
+            .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs the daemon in this process until it stops; startup errors print and exit non-zero.

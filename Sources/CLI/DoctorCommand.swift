@@ -135,7 +135,8 @@ struct DoctorCommand: AsyncParsableCommand {
                 Output.line("\(mark) \(check.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(check.detail)")
                 if verbose { for detail in check.details { Output.line("    \(detail)") } }
             }
-            Output.line(ready ? "ready to serve (\(mode.rawValue) mode)" : "not ready: fix the ✗ items above")
+            // Name the failures with the mark they were printed with.
+            Output.line(ready ? "ready to serve (\(mode.rawValue) mode)" : "not ready: fix the \(color ? "✗" : "FAIL") items above")
         }
         if !ready { throw ExitCode(1) }
     }
@@ -233,7 +234,11 @@ struct DoctorCommand: AsyncParsableCommand {
         if let first = ready.first {
             return Check(name: "backends", status: .ok, detail: "\(first.name) ready with \(first.models.count) model(s): \(first.models.prefix(3).joined(separator: ", "))", details: details)
         }
-        return Check(name: "backends", status: .fail, detail: "no inference backend is ready with a model (tried \(statuses.map(\.name).joined(separator: ", ")))", details: details)
+        return Check(
+            name: "backends", status: .fail,
+            detail:
+                "no inference backend is ready with a model (tried \(statuses.map(\.name).joined(separator: ", "))): start Ollama, llama.cpp or an OpenAI-compatible server, or point [backends] at one; -v shows why each failed",
+            details: details)
     }
 }
 

@@ -90,7 +90,7 @@ struct InitCommand: AsyncParsableCommand {
         Output.line("hex       \(identity.publicKey.hex)")
         Output.line("config    \(paths.configFile.path)\(configWritten ? " (created)" : "")")
         Output.line()
-        Output.line("Next: `pylon start` to join the market, `pylon doctor` to check the setup.")
+        Output.line("Next: `pylon doctor` says what is still missing (a relay, a model backend), then `pylon start` joins the market.")
     }
 
     /// Writes the commented default config unless a config file already exists.

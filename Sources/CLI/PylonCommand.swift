@@ -9,6 +9,9 @@ public struct PylonCommand: AsyncParsableCommand {
         commandName: "pylon",
         abstract: "A node of the Nostr compute market: sell local LLM inference (NIP-90), buy compute, host agents.",
         discussion: """
+            New here? `pylon init` creates this node's identity and a commented config, `pylon doctor` \
+            says what is still missing, and `pylon start` joins the market.
+
             Files live in ~/.config/pylon (config, identity) and ~/.pylon (runtime), or all in one \
             directory given by --home or PYLON_HOME.
             """,

@@ -23,7 +23,10 @@ struct StatusCommand: AsyncParsableCommand {
             if output.json {
                 try Output.json(StatusReport.notRunning)
             } else {
-                Output.line("pylon is not running (start it with `pylon start`)")
+                Output.line(
+                    IdentityStore(paths: paths).exists
+                        ? "pylon is not running (start it with `pylon start`)"
+                        : "pylon is not running, and this home has no identity yet: `pylon init`, then `pylon start`")
             }
             throw ExitCode(3)
         } catch let error as ControlClientError {
@@ -34,10 +37,13 @@ struct StatusCommand: AsyncParsableCommand {
         Output.line("jobs completed \(report.jobsCompleted), earnings \(report.earningsMsats / 1000) sats (today \(report.earnings.todayMsats / 1000), 7 days \(report.earnings.weekMsats / 1000))")
         Output.line("queue: \(report.queue.running)/\(report.queue.slots) running, \(report.queue.queued)/\(report.queue.maxQueue) queued")
         Output.line("relays:")
+        if report.relays.isEmpty { Output.line("  (none configured)") }
         for relay in report.relays {
             let error = relay.lastError.map { " (\($0))" } ?? ""
             Output.line("  \(relay.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(relay.url)\(relay.state == .connected ? "" : error)")
         }
+        let notYet = Self.notServing(report)
+        if !notYet.isEmpty { Output.line("not serving yet: \(notYet.joined(separator: "; ")) (`pylon doctor` says why)") }
         if report.providerActive {
             Output.line("backends:")
             if report.backends.isEmpty { Output.line("  (none configured)") }
@@ -53,6 +59,20 @@ struct StatusCommand: AsyncParsableCommand {
             let supervisor = report.hostActive ? "" : " (the supervisor is not running)"
             Output.line("agents: \(counts.isEmpty ? "none (`pylon agent spawn NAME`)" : counts.joined(separator: ", "))\(supervisor)")
         }
+    }
+
+    /// What keeps a running daemon from serving (the readiness of SPEC §12, as the report shows it).
+    static func notServing(_ report: StatusReport) -> [String] {
+        var reasons: [String] = []
+        if report.relays.isEmpty {
+            reasons.append("no relays are configured")
+        } else if !report.relays.contains(where: { $0.state == .connected }) {
+            reasons.append("no relay is connected")
+        }
+        if report.providerActive && !report.backends.contains(where: { $0.state == .ready && !$0.models.isEmpty }) {
+            reasons.append("no inference backend is ready with a model")
+        }
+        return reasons
     }
 
     static func duration(_ seconds: UInt64) -> String {

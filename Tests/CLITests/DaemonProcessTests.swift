@@ -137,6 +137,9 @@ struct DaemonProcessTests {
         #expect(result.stderr.contains("config.toml"), "\(result)")
         #expect(result.stderr.contains("max_concurrent_jobs"))
         #expect(result.stderr.range(of: #":\d+:"#, options: .regularExpression) != nil, "names the line: \(result.stderr)")
+        // One "error: " prefix: the daemon's own, taken over by `start`, is not printed twice.
+        #expect(result.stderr.hasPrefix("error: \(node.configFile.path):"), "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "error: ").count == 2, "\(result.stderr)")
         #expect(node.pid == nil || !ProcessState.isAlive(node.pid ?? 0))
     }
 
