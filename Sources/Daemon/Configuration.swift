@@ -182,10 +182,21 @@ public struct PylonConfiguration: Sendable, Equatable {
         /// Overridden by the `PYLON_LOG` environment variable.
         public var level: Logger.Level
         public var format: LogFormat
+        /// `pylon.log` is rotated when a line would take it past this many MB (1 MB = 2^20 bytes).
+        public var maxSizeMB: Double
+        /// Rotated files kept besides `pylon.log` (`pylon.log.1` newest … `pylon.log.N`); 0 keeps none.
+        public var maxFiles: Int
 
-        public init(level: Logger.Level = .info, format: LogFormat = .text) {
+        public init(level: Logger.Level = .info, format: LogFormat = .text, maxSizeMB: Double = 10, maxFiles: Int = 5) {
             self.level = level
             self.format = format
+            self.maxSizeMB = maxSizeMB
+            self.maxFiles = maxFiles
+        }
+
+        /// `maxSizeMB` in bytes (at least one).
+        public var maximumBytes: Int {
+            max(1, Int((maxSizeMB * 1_048_576).rounded()))
         }
     }
 }

@@ -1,13 +1,14 @@
 /// What differs between the running configuration and a newly read one (SPEC §12 "Reload").
 ///
-/// `relays`, every `[provider]` key, `[backends]`, `[wallet]` and `[log]` apply live; `[http].listen`
-/// needs a restart, and ``needsRestart`` says so.
+/// `relays`, every `[provider]` key, `[backends]`, `[wallet]`, `[log].level` and `[log].format`
+/// apply live; `[http].listen` and the log file's rotation limits need a restart, and
+/// ``needsRestart`` says so.
 public struct ConfigurationChange: Sendable, Equatable {
     /// The dotted keys that changed, in file order (`relays`, `provider.price_msats`, `wallet.nwc`).
     public var changedKeys: [String]
 
     /// Keys that changed but take effect only after a restart.
-    public static let restartKeys: Set<String> = ["http.listen"]
+    public static let restartKeys: Set<String> = ["http.listen", "log.max_size_mb", "log.max_files"]
 
     public init(changedKeys: [String]) {
         self.changedKeys = changedKeys
@@ -72,6 +73,8 @@ extension PylonConfiguration {
         check("http.listen", \.http.listen)
         check("log.level", \.log.level)
         check("log.format", \.log.format)
+        check("log.max_size_mb", \.log.maxSizeMB)
+        check("log.max_files", \.log.maxFiles)
         return ConfigurationChange(changedKeys: keys)
     }
 }

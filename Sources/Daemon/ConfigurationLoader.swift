@@ -136,7 +136,7 @@ struct ConfigurationReader {
         "backends": ["preference", "ollama_url", "llamacpp_url", "openai_url", "openai_api_key_env"],
         "wallet": ["nwc", "nwc_file", "invoice_expiry_secs"],
         "http": ["listen"],
-        "log": ["level", "format"],
+        "log": ["level", "format", "max_size_mb", "max_files"],
     ]
     static let topLevelKeys = ["relays"] + sections.keys.sorted()
     /// Keys whose values are never shown.
@@ -322,6 +322,20 @@ struct ConfigurationReader {
                 fail(["log", "format"], "\"text\" or \"json\"", .string(v))
             }
         }
+        if let value = table["max_size_mb"] {
+            let expected = "a size in MB above 0 and at most 10240, such as 10 or 0.5"
+            let size: Double? = switch value {
+            case .int(let number): Double(number)
+            case .double(let number): number
+            default: nil
+            }
+            if let size, size > 0, size <= 10240 {
+                log.maxSizeMB = size
+            } else {
+                fail(["log", "max_size_mb"], expected, value)
+            }
+        }
+        if let v = integer(table, "log", "max_files", 0...1000, "a number of rotated files to keep, from 0 to 1000") { log.maxFiles = v }
     }
 
     // MARK: Values

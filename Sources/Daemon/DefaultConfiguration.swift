@@ -4,7 +4,7 @@ extension PylonConfiguration {
     public static let defaultFileText = """
         # pylon configuration. Every key is optional: a missing key takes the default shown here.
         # After an edit the running daemon reloads it (or run `pylon reload`); only [http].listen
-        # needs a restart.
+        # and the [log] file limits need a restart.
 
         # Relays to serve jobs on and publish to (wss:// or ws://).
         relays = ["wss://relay.damus.io", "wss://nos.lol", "wss://relay.primal.net"]
@@ -41,6 +41,8 @@ extension PylonConfiguration {
         [log]
         level = "info"                   # trace|debug|info|notice|warning|error|critical; PYLON_LOG overrides
         format = "text"                  # or "json": one JSON object per line
+        max_size_mb = 10                 # logs/pylon.log is rotated when it would grow past this (MB)
+        max_files = 5                    # rotated files kept: pylon.log.1 (newest) … pylon.log.5
 
         """
 }

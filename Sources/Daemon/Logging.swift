@@ -289,6 +289,12 @@ public enum PylonLogging {
         case file(URL, maximumBytes: Int = 10 << 20, keep: Int = 3)
     }
 
+    /// Where the daemon logs: standard error in the foreground; otherwise `logs/pylon.log`,
+    /// rotated at `[log].max_size_mb`, keeping `[log].max_files` old files.
+    public static func destination(_ configuration: PylonConfiguration.Log, paths: PylonPaths, foreground: Bool) -> Destination {
+        foreground ? .standardError : .file(paths.logFile, maximumBytes: configuration.maximumBytes, keep: configuration.maxFiles)
+    }
+
     /// A handler factory for `LoggingSystem.bootstrap`, sharing `settings` and `sink`.
     public static func makeFactory(settings: LogSettings, sink: LogSink) -> @Sendable (String, Logger.MetadataProvider?) -> any LogHandler {
         { label, provider in PylonLogHandler(label: label, settings: settings, sink: sink, metadataProvider: provider) }

@@ -93,7 +93,7 @@ public final class PylonDaemon: Sendable {
         let logSettings: LogSettings
         do {
             logSettings = try PylonLogging.bootstrap(
-                configuration.log, destination: options.foreground ? .standardError : .file(options.paths.logFile))
+                configuration.log, destination: PylonLogging.destination(configuration.log, paths: options.paths, foreground: options.foreground))
         } catch {
             throw DaemonError(.fileSystem, "cannot open the log file \(options.paths.logFile.path): \(error)", cause: error)
         }

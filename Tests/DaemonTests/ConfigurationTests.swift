@@ -48,6 +48,9 @@ struct ConfigurationTests {
         #expect(d.http.listen == "127.0.0.1:3000")
         #expect(d.log.level == .info)
         #expect(d.log.format == .text)
+        #expect(d.log.maxSizeMB == 10)
+        #expect(d.log.maxFiles == 5)
+        #expect(d.log.maximumBytes == 10 << 20)
     }
 
     @Test("the default config file text parses to exactly the defaults, without warnings")
@@ -58,7 +61,7 @@ struct ConfigurationTests {
         // Every key appears in it, so a user sees what can be set.
         for key in ["relays", "kinds", "price_msats", "max_concurrent_jobs", "max_queue", "job_timeout_secs", "max_input_bytes",
             "max_request_age_secs", "default_model", "announce", "name", "about", "preference", "ollama_url", "llamacpp_url",
-            "openai_url", "openai_api_key_env", "nwc", "nwc_file", "listen", "level", "format"]
+            "openai_url", "openai_api_key_env", "nwc", "nwc_file", "listen", "level", "format", "max_size_mb", "max_files"]
         {
             #expect(PylonConfiguration.defaultFileText.contains("\(key) ="), "missing \(key)")
         }
@@ -105,6 +108,8 @@ struct ConfigurationTests {
             [log]
             level = "debug"
             format = "json"
+            max_size_mb = 0.5
+            max_files = 2
             """
         let loaded = try parse(text)
         let c = loaded.configuration
@@ -118,7 +123,9 @@ struct ConfigurationTests {
         #expect(c.wallet.nwc?.revealed == Self.nwc)
         #expect(c.http.listenAddress?.host == "::1")
         #expect(c.http.listenAddress?.port == 9090)
-        #expect(c.log == .init(level: .debug, format: .json))
+        #expect(c.log == .init(level: .debug, format: .json, maxSizeMB: 0.5, maxFiles: 2))
+        #expect(c.log.maximumBytes == 524_288)
+        #expect(try parse("[log]\nmax_size_mb = 3\nmax_files = 0").configuration.log == .init(maxSizeMB: 3, maxFiles: 0))
     }
 
     @Test("an unknown key is a warning that names it, its section and its line")
@@ -158,6 +165,9 @@ struct ConfigurationTests {
             ("[http]\nlisten = \"3000\"", 2, "http.listen", "host:port"),
             ("[log]\nformat = \"xml\"", 2, "log.format", "\"text\" or \"json\""),
             ("[log]\nlevel = \"loud\"", 2, "log.level", "trace, debug, info, notice, warning, error, critical"),
+            ("[log]\nmax_size_mb = 0", 2, "log.max_size_mb", "above 0 and at most 10240"),
+            ("[log]\nmax_size_mb = \"10MB\"", 2, "log.max_size_mb", "got \"10MB\""),
+            ("[log]\nmax_files = -1", 2, "log.max_files", "from 0 to 1000"),
             ("provider = 5", 1, "provider", "expected a table"),
             ("[provider]\nprice_msats = 1000", 2, "provider.price_msats", "needs a wallet"),
             ("[provider.extra]\nx = 1\n[provider]\nmax_queue = -1", 4, "provider.max_queue", "from 0 to 1000000"),
@@ -249,14 +259,15 @@ struct ConfigurationTests {
         new.wallet.nwc = Secret(Self.nwc)
         new.http.listen = "127.0.0.1:4000"
         new.log.level = .debug
+        new.log.maxFiles = 9
         let change = PylonConfiguration.changes(from: old, to: new)
-        #expect(change.changedKeys == ["relays", "provider.name", "wallet.nwc", "http.listen", "log.level"])
-        #expect(change.needsRestart == ["http.listen"])
+        #expect(change.changedKeys == ["relays", "provider.name", "wallet.nwc", "http.listen", "log.level", "log.max_files"])
+        #expect(change.needsRestart == ["http.listen", "log.max_files"])
         #expect(change.appliedLive == ["relays", "provider.name", "wallet.nwc", "log.level"])
         #expect(change.announcementChanged)
         #expect(change.changed("provider"))
         #expect(!change.changed("backends"))
-        #expect(change.summary.contains("http.listen changed but needs a restart"))
+        #expect(change.summary.contains("http.listen, log.max_files changed but needs a restart"))
         #expect(!change.summary.contains("walletconnect"))
         #expect(PylonConfiguration.changes(from: old, to: old).isEmpty)
     }

@@ -151,4 +151,108 @@ struct LoggingTests {
         #expect(written.count == 1600)
         for line in written { #expect(throws: Never.self) { try JSON.parse(line) } }
     }
+
+    @Test("the daemon logs to pylon.log with [log].max_size_mb and max_files, or to stderr in the foreground")
+    func daemonDestination() throws {
+        let paths = PylonPaths(home: URL(fileURLWithPath: "/tmp/pylon-home"))
+        let log = try PylonConfiguration.parse("[log]\nmax_size_mb = 0.5\nmax_files = 2", file: "c.toml").configuration.log
+        guard case .file(let url, let maximumBytes, let keep) = PylonLogging.destination(log, paths: paths, foreground: false) else {
+            Issue.record("a background daemon logs to a file")
+            return
+        }
+        #expect(url == paths.logFile)
+        #expect(maximumBytes == 524_288)
+        #expect(keep == 2)
+        guard case .standardError = PylonLogging.destination(log, paths: paths, foreground: true) else {
+            Issue.record("a foreground daemon logs to stderr")
+            return
+        }
+    }
+}
+
+@Suite("Reading the log (pylon logs)")
+struct LogReaderTests {
+    /// Writes numbered lines of about 28 bytes.
+    func write(_ range: Range<Int>, to sink: LogSink) {
+        for index in range { sink.write("line \(index) " + String(repeating: "x", count: 20)) }
+    }
+
+    func numbers(_ lines: [String]) -> [Int] {
+        lines.compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
+    }
+
+    @Test("the last lines come from pylon.log and, further back, its rotated files, oldest first")
+    func backlog() throws {
+        let home = try TestHome()
+        let file = home.file("logs/pylon.log")
+        let sink = try LogSink.file(file, maximumBytes: 300, keep: 3)
+        write(0..<100, to: sink)
+        #expect(FileManager.default.fileExists(atPath: file.path + ".3"))
+        let reader = LogReader(file)
+        #expect(reader.exists)
+        #expect(numbers(reader.backlog(5)) == Array(95..<100))
+        // Ten 29-byte lines fit in 300 bytes: the 4 files hold the last 40 lines, in order, none twice.
+        #expect(numbers(reader.backlog(1000)) == Array(60..<100))
+        #expect(numbers(reader.backlog(15)) == Array(85..<100))
+        #expect(reader.backlog(0).isEmpty)
+        // Nothing new since the reader was made.
+        #expect(reader.poll().isEmpty)
+    }
+
+    @Test("following: every line once, in order, across rotations, whether polled often or after several rotations")
+    func followAcrossRotation() throws {
+        for pollEvery in [3, 1000] {
+            let home = try TestHome()
+            let file = home.file("logs/pylon.log")
+            let sink = try LogSink.file(file, maximumBytes: 300, keep: 40)
+            write(0..<10, to: sink)
+            let reader = LogReader(file)
+            #expect(numbers(reader.backlog(3)) == [7, 8, 9])
+            var seen: [String] = []
+            for start in stride(from: 10, to: 200, by: pollEvery) {
+                write(start..<min(start + pollEvery, 200), to: sink)
+                seen += reader.poll()
+            }
+            seen += reader.poll()
+            #expect(FileManager.default.fileExists(atPath: file.path + ".10"), "it rotated many times")
+            #expect(numbers(seen) == Array(10..<200), "polled every \(pollEvery) lines")
+        }
+    }
+
+    @Test("following a log that does not exist yet, and one truncated in place")
+    func missingThenTruncated() throws {
+        let home = try TestHome()
+        let file = home.file("logs/pylon.log")
+        let reader = LogReader(file)
+        #expect(!reader.exists)
+        #expect(reader.backlog(10).isEmpty)
+        #expect(reader.poll().isEmpty)
+        let sink = try LogSink.file(file, maximumBytes: 1 << 20, keep: 1)
+        write(0..<3, to: sink)
+        #expect(numbers(reader.poll()) == [0, 1, 2])
+        #expect(reader.exists)
+        // A line being written is not given until it ends.
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("half a li".utf8))
+        #expect(reader.poll().isEmpty)
+        try handle.write(contentsOf: Data("ne\n".utf8))
+        #expect(reader.poll() == ["half a line"])
+        // Truncated (`: > pylon.log`), then written again: read from the start.
+        try handle.truncate(atOffset: 0)
+        try handle.close()
+        write(3..<5, to: try LogSink.file(file, maximumBytes: 1 << 20, keep: 1))
+        #expect(numbers(reader.poll()) == [3, 4])
+    }
+
+    @Test("--json: a JSON log line is given as written; a text line as {\"line\": …}")
+    func jsonLines() throws {
+        let object = LogReader.jsonObject(#"{"time":"2026-01-01T00:00:00Z","level":"info","label":"pylon.daemon","message":"pylon started"}"#)
+        #expect(object["message"] == "pylon started")
+        #expect(object["level"] == "info")
+        let text = "2026-01-01T00:00:00.000Z info pylon.daemon: pylon started pylon.pid=7"
+        #expect(LogReader.jsonObject(text) == .object([.init("line", .string(text))]))
+        #expect(LogReader.jsonObject("{not json") == .object([.init("line", .string("{not json"))]))
+        #expect(LogReader.jsonObject("[1]") == .object([.init("line", .string("[1]"))]))
+    }
 }
