@@ -119,17 +119,27 @@ struct DaemonEntryCommand: AsyncParsableCommand {
     }
 }
 
-/// `pylon stop`: graceful stop over the socket; SIGTERM after the timeout; SIGKILL with --force.
+/// `pylon stop`: graceful stop over the socket; after the timeout, SIGTERM ends the daemon's drain
+/// (its running jobs are answered with an error and it exits within 2 s); SIGKILL with --force.
 struct StopCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the daemon gracefully.")
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop the daemon gracefully; after --timeout, stop its running jobs with an error.")
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Seconds to wait for a graceful stop before SIGTERM.", valueName: "secs"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp(
+            "Seconds running jobs may take to finish; then SIGTERM ends them with an error and the daemon exits within 2 s.",
+            valueName: "secs"))
     var timeout: Double = 10
 
-    @Flag(name: [.short, .long], help: "If it still runs after SIGTERM, kill it (SIGKILL).")
+    @Flag(name: [.short, .long], help: "If it still runs 5 s after SIGTERM, kill it (SIGKILL).")
     var force = false
+
+    func validate() throws {
+        guard timeout >= 0, timeout.isFinite else { throw ValidationError("--timeout must be a number of seconds, 0 or more") }
+    }
 
     func run() async throws {
         let paths = global.paths
@@ -137,18 +147,23 @@ struct StopCommand: AsyncParsableCommand {
             throw Output.fail("pylon is not running (no daemon holds \(paths.pidFile.path))")
         }
         let asked = (try? ControlClient.send(.shutdown, socketPath: paths.controlSocket.path, timeout: .seconds(2))) == .ok
-        if await Self.awaitExit(paths, timeout: asked ? timeout : 0) {
+        if !asked {
+            // The socket did not answer: a first SIGTERM starts the same graceful stop.
+            kill(pid, SIGTERM)
+        }
+        if await Self.awaitExit(paths, timeout: timeout) {
             Output.line("pylon stopped (pid \(pid))")
             return
         }
-        Output.warning("the daemon did not stop within \(Int(timeout)) s; sending SIGTERM to pid \(pid)")
+        // A daemon already stopping takes a second SIGTERM as "end the drain now".
+        Output.warning("the daemon did not stop within \(Self.seconds(timeout)) s; sending SIGTERM to pid \(pid): running jobs are stopped and answered with an error")
         kill(pid, SIGTERM)
         if await Self.awaitExit(paths, timeout: 5) {
             Output.line("pylon stopped (pid \(pid))")
             return
         }
         guard force else {
-            throw Output.fail("pylon (pid \(pid)) is still running after SIGTERM; `pylon stop --force` kills it")
+            throw Output.fail("pylon (pid \(pid)) is still running 5 s after SIGTERM; `pylon stop --force` kills it")
         }
         Output.warning("sending SIGKILL to pid \(pid)")
         kill(pid, SIGKILL)
@@ -160,6 +175,11 @@ struct StopCommand: AsyncParsableCommand {
             return
         }
         throw Output.fail("pylon (pid \(pid)) did not exit even after SIGKILL")
+    }
+
+    /// "10", "0.5".
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && value < 1e15 ? String(Int(value)) : String(value)
     }
 
     /// Waits until no daemon holds the PID lock.

@@ -65,6 +65,13 @@ public final class PylonDaemon: Sendable {
     /// `pylon start` returns with every endpoint up.
     let httpListening = Promise<Void>()
     private let group = Mutex<ServiceGroup?>(nil)
+    /// Set once a graceful shutdown is asked for (a signal, `Shutdown`); a signal after that ends
+    /// the drain.
+    private let shutdownAsked = Atomic<Bool>(false)
+    /// Set once the drain is ended early (``endDrain(reason:)``).
+    private let drainEnded = Atomic<Bool>(false)
+    /// How long the rest of the shutdown may take once the drain is ended early.
+    static let hurriedExitDeadline: Duration = .milliseconds(1800)
     let processMetrics = ProcessMetrics()
 
     /// Builds the daemon and takes the PID lock and the control socket. Everything that can fail
@@ -260,8 +267,9 @@ public final class PylonDaemon: Sendable {
         // Last in, first out: it journals shutdown.begin as soon as shutdown starts.
         services.append(.init(service: StateObserver(daemon: self), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "StateObserver"))
 
-        var configuration = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        // SIGTERM and SIGINT are the daemon's own (``watchSignals(_:)``), not the group's: the
+        // group hears only the first, and the second must end the drain.
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(20)
         configuration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: configuration)
@@ -272,20 +280,81 @@ public final class PylonDaemon: Sendable {
                 "pylon.version": "\(PylonVersion.current)", "pylon.mode": "\(options.mode.rawValue)", "pylon.npub": "\(identity.npub)",
                 "pylon.pid": "\(getpid())",
             ])
+        // Trapped before the group runs, so that no signal finds the default action meanwhile.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         do {
-            try await withTaskExecutorPreference(executor) { try await group.run() }
+            try await withTaskExecutorPreference(executor) {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { await self.watchSignals(signals) }
+                    try await group.run()
+                    tasks.cancelAll()
+                }
+            }
         } catch {
             logger.error("a service failed", metadata: ["error": "\(error)"])
             runtime.release()
             throw error
         }
+        cancelHurriedExit()
         logger.info("pylon stopped")
     }
 
-    /// Starts graceful shutdown (the `Shutdown` request).
+    /// Starts graceful shutdown (the `Shutdown` request, a first SIGTERM or SIGINT).
     public func shutdown() async {
+        shutdownAsked.store(true, ordering: .relaxed)
         logger.notice("shutdown requested")
         await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// The first SIGTERM or SIGINT starts the graceful shutdown; one after the shutdown started
+    /// (by a signal or by `Shutdown`, as `pylon stop --timeout` does) ends its drain at once.
+    private func watchSignals(_ signals: UnixSignalsSequence) async {
+        for await signal in signals {
+            if shutdownAsked.load(ordering: .relaxed) {
+                endDrain(reason: "\(signal) during shutdown")
+            } else {
+                logger.notice("signal received: shutting down", metadata: ["signal": "\(signal)"])
+                await shutdown()
+            }
+        }
+    }
+
+    /// Ends the shutdown's drain at once: running jobs are stopped and answered with an `error`
+    /// feedback, state and journal are written as in any graceful shutdown, and the process exits
+    /// within 2 s. Should a part still hang past ``hurriedExitDeadline``, the process exits anyway
+    /// (status 1), journaling `shutdown.complete` with `forced`.
+    public func endDrain(reason: String) {
+        guard !drainEnded.exchange(true, ordering: .relaxed) else { return }
+        logger.notice("shutdown drain ended early: running jobs are answered with an error", metadata: ["shutdown.reason": "\(reason)"])
+        provider?.endDrain()
+        let timer = LoopTimer.after(Self.hurriedExitDeadline) { [self] in
+            logger.error("shutdown still not finished after its drain was ended; exiting now")
+            recordShutdownComplete(forced: true)
+            // No clean-up left to wait for: the kernel releases the PID lock, and the next start
+            // replaces a stale socket.
+            _exit(1)
+        }
+        hurriedExit.withLock { $0 = timer }
+    }
+
+    /// The timer of a hurried shutdown's last resort, cancelled once the journal is closed.
+    private let hurriedExit = Mutex<LoopTimer?>(nil)
+    /// Set once `shutdown.complete` is journaled.
+    private let completeRecorded = Atomic<Bool>(false)
+
+    /// Journals `shutdown.complete` once: `drain_ended` when the drain was ended early, `forced`
+    /// when the process exits without the rest of its shutdown.
+    func recordShutdownComplete(forced: Bool) {
+        guard !completeRecorded.exchange(true, ordering: .relaxed) else { return }
+        var data: [String: JSON] = ["pid": .integer(Int64(getpid()))]
+        if drainEnded.load(ordering: .relaxed) { data["drain_ended"] = .bool(true) }
+        if forced { data["forced"] = .bool(true) }
+        store.record(.shutdownComplete, data, logger: logger)
+    }
+
+    /// The journal is written and closed: what is left of the shutdown cannot hang.
+    func cancelHurriedExit() {
+        hurriedExit.withLock { $0 }?.cancel()
     }
 
     // MARK: Reload
@@ -452,7 +521,8 @@ struct JournalLifecycle: Service {
                 "pubkey": .string(daemon.identity.publicKey.hex),
             ], logger: daemon.logger)
         try? await gracefulShutdown()
-        daemon.store.record(.shutdownComplete, ["pid": .integer(Int64(getpid()))], logger: daemon.logger)
+        daemon.recordShutdownComplete(forced: false)
         try? daemon.store.close()
+        daemon.cancelHurriedExit()
     }
 }

@@ -42,6 +42,8 @@ public final class ProviderService: Service, Sendable {
     private let local = Mutex<[String: LocalTicket]>([:])
     private let intakeSubscription = Mutex<PoolSubscription?>(nil)
     private let stopping = Atomic<Bool>(false)
+    /// Fulfilled when the shutdown's grace period is cut short (``endDrain()``).
+    private let drainEnd = Promise<Void>()
     /// Feedback published and not answered yet.
     let unanswered = PendingCount()
     /// Set when the handler information must go out again (start, a changed announcement).
@@ -80,9 +82,7 @@ public final class ProviderService: Service, Sendable {
             group.addTask { await self.intake() }
             group.addTask {
                 await self.dispatch()
-                // Every job has its answer sent: wait (a publish timeout at most) for the relays
-                // to take the last feedback before the pool closes.
-                await self.unanswered.drained()
+                await self.awaitAnswersTaken()
             }
             group.addTask { await self.recover() }
             group.addTask { await self.takePayments() }
@@ -117,6 +117,35 @@ public final class ProviderService: Service, Sendable {
     }
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Ends the shutdown's grace period at once (a second SIGTERM or SIGINT, `pylon stop --timeout`):
+    /// running jobs are stopped now and answered with an `error` feedback, as when the grace
+    /// period runs out, and the relays get at most a second more to take the last answers.
+    /// Called before the shutdown reaches the provider, it takes effect when it does.
+    public func endDrain() {
+        guard drainEnd.fulfill(()) else { return }
+        guard isStopping else { return }
+        let running = scheduler.snapshot().running
+        logger.notice("provider drain ended early: running jobs get an error", metadata: ["jobs.running": "\(running.count)"])
+        for item in running { _ = scheduler.cancel(item.id, reason: Self.shutdownReason) }
+    }
+
+    var drainEnded: Bool { drainEnd.current != nil }
+
+    /// Every job has its answer sent: waits for the relays to take the last feedback before the
+    /// pool closes (a publish timeout at most; a second once the drain was ended early).
+    private func awaitAnswersTaken() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.unanswered.drained() }
+            group.addTask {
+                // nil: cancelled because every answer was taken.
+                guard await self.drainEnd.wait() != nil else { return }
+                try? await LoopTimer.sleep(for: .seconds(1))
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
 
     // MARK: Reload
 
@@ -342,7 +371,7 @@ public final class ProviderService: Service, Sendable {
             slots.addTask {
                 let grace = min(self.configuration.jobTimeout, .seconds(10))
                 let deadline = ContinuousClock.now + grace
-                while !self.scheduler.snapshot().running.isEmpty && ContinuousClock.now < deadline {
+                while !self.scheduler.snapshot().running.isEmpty && ContinuousClock.now < deadline && !self.drainEnded {
                     try? await LoopTimer.sleep(for: .milliseconds(50))
                 }
                 for item in self.scheduler.snapshot().running {
