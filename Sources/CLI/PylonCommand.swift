@@ -18,7 +18,7 @@ public struct PylonCommand: AsyncParsableCommand {
         version: PylonVersion.current,
         subcommands: [
             InitCommand.self, IdentityCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, ReloadCommand.self,
-            LogsCommand.self,
+            LogsCommand.self, ServiceCommand.self,
             JobsCommand.self, EarningsCommand.self, EventsCommand.self, DoctorCommand.self, InferCommand.self,
             JobCommand.self, WalletCommand.self, AgentCommand.self, DaemonEntryCommand.self, AgentEntryCommand.self,
         ]

@@ -9,4 +9,6 @@ public enum DaemonErrorCode: String, PylonErrorCode {
     case identityExists = "identity_exists", identityMissing = "identity_missing", identityInvalid = "identity_invalid"
     case fileSystem = "file_system", config
     case alreadyRunning = "already_running", notRunning = "not_running", startFailed = "start_failed", addressInUse = "address_in_use"
+    /// systemctl or launchctl refused or failed (`pylon service`).
+    case serviceManager = "service_manager"
 }
