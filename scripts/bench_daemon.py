@@ -30,6 +30,18 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
+def pss_kib(pid):
+    """Proportional set size: each shared page counted as its share."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_ms(pid):
     """utime + stime of a process (all its threads), in ms: fields 14 and 15 of /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
@@ -111,9 +123,19 @@ def main():
         # Host mode: the same daemon with idle agents (free, one tick a day: each ticks once at
         # start, finds no provider within 60 s, and sleeps).
         if args.agents > 0:
+            # Mode host, so that no provider answers the agents' requests: the same daemon idle
+            # without agents first, then with them.
+            run(args.pylon, home, "start", "--mode", "host")
+            pid = int(open(os.path.join(home, "pylon.pid")).read().strip())
+            time.sleep(min(5, args.idle))
+            cpu0 = cpu_ms(pid)
+            time.sleep(max(0, args.idle - 5))
+            idle_cpu = cpu_ms(pid) - cpu0
+            idle = rss_kib(pid) / 1024
+            run(args.pylon, home, "stop")
             for index in range(args.agents):
                 run(args.pylon, home, "agent", "spawn", f"idle-{index}", "--interval", "86400", "--json")
-            run(args.pylon, home, "start")
+            run(args.pylon, home, "start", "--mode", "host")
             pid = int(open(os.path.join(home, "pylon.pid")).read().strip())
             agents = []
             for _ in range(100):
@@ -129,13 +151,15 @@ def main():
             host_cpu = cpu_ms(pid) - cpu0
             agent_cpu = sorted(cpu_ms(a) - agent_cpu0[a] for a in agents)
             rss = sorted(rss_kib(a) / 1024 for a in agents)
+            pss = sorted(pss_kib(a) / 1024 for a in agents)
             anon = sorted(rss_kib(a, "RssAnon") / 1024 for a in agents)
-            print(f"host mode, {len(agents)} idle agents: the daemon {rss_kib(pid) / 1024:.1f} MB resident "
+            print(f"host mode (--mode host), {len(agents)} idle agents: the daemon {rss_kib(pid) / 1024:.1f} MB resident "
                   f"(without agents {idle:.1f} MB), idle CPU {host_cpu:.0f} ms over {max(0, args.idle - 5):.0f} s "
                   f"(without agents {idle_cpu:.0f} ms; target: unchanged within noise)")
             if rss:
                 print(f"  each agent process: resident median {statistics.median(rss):.1f} MB, max {rss[-1]:.1f} MB "
-                      f"(anonymous median {statistics.median(anon):.1f} MB; target < 15 MB); CPU median "
+                      f"(target < 15 MB; anonymous median {statistics.median(anon):.1f} MB, proportional set size median "
+                      f"{statistics.median(pss):.1f} MB: the binary's pages are shared with the daemon); CPU median "
                       f"{statistics.median(agent_cpu):.0f} ms, max {agent_cpu[-1]:.0f} ms over the same window")
             run(args.pylon, home, "stop")
         print("peer reference (SPEC §11, nostr-dvm 1.1.8 on this machine kind): start to first heartbeat 850 ms, idle RSS 108 MB")

@@ -327,6 +327,7 @@ public final class PylonDaemon: Sendable {
         guard !drainEnded.exchange(true, ordering: .relaxed) else { return }
         logger.notice("shutdown drain ended early: running jobs are answered with an error", metadata: ["shutdown.reason": "\(reason)"])
         provider?.endDrain()
+        host?.hurry()
         let timer = LoopTimer.after(Self.hurriedExitDeadline) { [self] in
             logger.error("shutdown still not finished after its drain was ended; exiting now")
             recordShutdownComplete(forced: true)

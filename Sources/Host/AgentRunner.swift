@@ -1,8 +1,8 @@
-public import Buyer
+import Buyer
 import Foundation
 public import Logging
 public import NostrCore
-public import Payments
+import Payments
 import PylonAsync
 import PylonBasics
 public import PylonStore

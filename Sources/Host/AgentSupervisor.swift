@@ -300,6 +300,17 @@ public final class AgentSupervisor: Service, Sendable {
         try? FileManager.default.removeItem(at: pidFile(name))
     }
 
+    /// A shutdown in a hurry (a second signal, `stop --timeout`): every agent's process group gets
+    /// SIGKILL now, without the grace period.
+    public func hurry() {
+        let pids: [Int32] = slots.withLock { slots in
+            for name in slots.keys { slots[name]?.stopRequested = true }
+            return slots.values.compactMap(\.state.pid)
+        }
+        beginShutdown()
+        for pid in pids { kill(-pid, SIGKILL) }
+    }
+
     /// Asks an agent's process to end: SIGTERM to its group, SIGKILL after the grace period.
     private func stop(_ name: String, reason: String) {
         let pid: Int32? = slots.withLock { slots in

@@ -250,5 +250,38 @@ struct HostTests {
         #expect(!FileManager.default.fileExists(atPath: node.home.file("agents/keeper").path), "its files go with it")
         #expect(try agents(node).isEmpty)
         #expect(try journal(node, "agent.deleted").first?["name"] as? String == "keeper")
+
+        // Files a deleted agent left behind do not stand in the way of a new one of that name.
+        let leftovers = node.home.file("agents/keeper")
+        try FileManager.default.createDirectory(at: leftovers, withIntermediateDirectories: true)
+        try "not a phrase\n".write(to: leftovers.appending(path: "identity.mnemonic"), atomically: true, encoding: .utf8)
+        try "nostr+walletconnect://stale\n".write(to: leftovers.appending(path: "wallet.nwc"), atomically: true, encoding: .utf8)
+        let again = try spawn(node, "keeper")
+        #expect(try agents(node)["keeper"]?["npub"] as? String == again.npub)
+        #expect(!FileManager.default.fileExists(atPath: leftovers.appending(path: "wallet.nwc").path))
+        #expect((try String(contentsOf: leftovers.appending(path: "identity.mnemonic"), encoding: .utf8)).split(separator: " ").count == 12)
+    }
+
+    @Test("a wallet that refuses: the tick ends with the wallet's reason and costs nothing; the agent and the daemon go on")
+    func walletRefuses() async throws {
+        let priced = try await PricedJobTests().start(price: 21_000)
+        defer { priced.walletRelay.stop() }
+        try priced.wallet.command(["cmd": "fail", "method": "pay_invoice", "code": "QUOTA_EXCEEDED", "message": "spending limit reached", "times": 100])
+        let host = try PylonNode(relays: [priced.rig.relay.url])
+        _ = try spawn(host, "thrifty", "--interval", "3600", "--budget-msats", "25000", "--nwc", try #require(priced.wallet.uris["buyer"]))
+        _ = try spawn(host, "free", "--interval", "3600")
+        try host.mustStart("--mode", "host")
+        #expect(await awaitCondition(timeout: .seconds(30), interval: .milliseconds(300)) {
+            ((try? journal(host, "agent.ticked")) ?? []).contains { $0["name"] as? String == "thrifty" }
+        })
+        let tick = try #require(try journal(host, "agent.ticked").first { $0["name"] as? String == "thrifty" })
+        #expect(tick["outcome"] as? String == "payment_failed" && tick["cost_msats"] as? Int == 0, "\(tick)")
+        #expect((tick["note"] as? String)?.localizedCaseInsensitiveContains("quota") == true, "\(tick)")
+        let refused = try journal(host, "payment.refused")
+        #expect(!refused.isEmpty && refused.allSatisfy { ($0["reason"] as? String)?.isEmpty == false })
+        #expect(try priced.wallet.balance("buyer") == 1_000_000_000)
+        #expect(try pid(host, "thrifty") != nil && pid(host, "free") != nil, "the agents go on")
+        #expect(try journal(host, "agent.crashed").isEmpty)
+        try await host.mustCleanShutdown()
     }
 }

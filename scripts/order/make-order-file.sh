@@ -9,10 +9,13 @@
 # compiler) starts `pylon __daemon` (what `pylon start` runs in the background) with a breakpoint
 # on every function of the binary and records each function the first time a thread enters it.
 # Meanwhile the daemon gets what a user gives it: a relay (rust-nostr's), a backend (the mock
-# llama.cpp server) and one that is down (Ollama on a closed port), `pylon status`, a /metrics scrape, three jobs from a customer, then idles
-# until N seconds (default 30) have passed. The order only moves code; a function missing from
-# it (new since the file was made) still links, it just lands with the cold code. Regenerate
-# after larger changes and compare scripts/bench-daemon.sh before and after. Linux x86-64 only.
+# llama.cpp server) and one that is down (Ollama on a closed port), `pylon status`, a /metrics
+# scrape, three jobs from a customer, then idles until N seconds (default 30) have passed. Then an
+# agent's process (`pylon __agent NAME`, what the supervisor runs) is traced the same way for 20 s
+# while an untraced daemon serves its tick: its functions follow the daemon's, so an agent maps the
+# daemon's hot code and little else. The order only moves code; a function missing from it (new
+# since the file was made) still links, it just lands with the cold code. Regenerate after larger
+# changes and compare scripts/bench-daemon.sh before and after. Linux x86-64 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -99,6 +102,16 @@ $PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$PUBKEY" --j
     || die "the traced daemon did not serve its jobs" "$PYLON_HOME/logs/pylon.log"
 wait "$TRACER" || die "trace-first-calls failed" "$TMP/trace.log"
 cat "$TMP/trace.log" >&2
+
+# An agent's process: one tick (mentions, a request served by the daemon, a note), then idle.
+"$PYLON" agent spawn tracer --goal "say hello" --interval 86400 > /dev/null || die "pylon agent spawn failed"
+"$PYLON" start --mode provider > "$TMP/start2.log" 2>&1 || die "pylon start failed" "$TMP/start2.log"
+"$TMP/trace-first-calls" "$TMP/addresses" "$TMP/entered-agent" 20 -- \
+    "$PYLON" __agent tracer --config-dir "$PYLON_HOME" --runtime-dir "$PYLON_HOME" < /dev/null > "$TMP/agent.log" 2>&1 \
+    || die "trace-first-calls failed on the agent" "$TMP/agent.log"
+"$PYLON" stop > /dev/null
+grep -q '"outcome":"ok"' <("$PYLON" events --json | tr -d ' \n') || echo "make-order-file.sh: warning: the traced agent did not tick" >&2
+cat "$TMP/entered-agent" >> "$TMP/entered"
 
 # Addresses in first-entry order -> every name at each address, once.
 $PY - "$TMP/symbols" "$TMP/entered" > scripts/order/pylon.order <<'PY'
