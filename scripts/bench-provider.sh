@@ -24,7 +24,7 @@
 # (VmHWM), its anonymous part after the round (RssAnon). Repeated rounds (--concurrency "1 1 1 1")
 # show whether memory grows with jobs.
 #
-# Then a priced round (unless --no-priced or --only dvm), on the first relay, one run: pylon sells
+# Then a priced round (unless --no-priced or --only dvm), on each relay, one run: pylon sells
 # at --price msats (default 1000) into the NIP-47 wallet service of the tests (Tests/Peers/
 # nwc_wallet.py, an in-memory ledger, on a rust-nostr relay of its own, as a wallet is elsewhere),
 # and the customers pay each payment-required invoice through rust-nostr's own NWC client. It
@@ -232,7 +232,7 @@ relay_pass() {
 priced_pass() {
     local relay=$1 dir="$TMP/priced-$relay"
     mkdir -p "$dir/wallet-relay"
-    start_relay rust "$dir/wallet-relay" || die "the wallet's relay did not start" "$dir/wallet-relay/relay.log"
+    start_relay nostr-relay "$dir/wallet-relay" || die "the wallet's relay did not start" "$dir/wallet-relay/relay.log"
     PIDS+=("$RELAY_PID")
     local wallet_relay_pid=$RELAY_PID
     start_wallet "$dir" "$RELAY_URL" || die "the wallet service did not start" "$dir/wallet.log"
@@ -277,7 +277,7 @@ print(f"   pylon inside (its journal): request received -> invoice recorded (the
 echo "== provider benchmark: $JOBS kind 5050 jobs per round ($MAX_TOKENS tokens each), $CUSTOMERS customers taking turns, zero-delay mock LLM"
 echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; kernel $(uname -r) as it is (no route or sysctl change)"
 for relay in $RELAYS; do relay_pass default "$relay" "$RUNS"; done
-if [ "$PRICED" = 1 ]; then priced_pass "${RELAYS%% *}"; fi
+if [ "$PRICED" = 1 ]; then for relay in $RELAYS; do priced_pass "$relay"; done; fi
 
 $PY - "$RESULTS" default <<'PYEOF'
 import json, statistics, sys

@@ -4,6 +4,7 @@ public import Foundation
 import Host
 public import Logging
 import Metrics
+import NIOCore
 import NIOPosix
 import NostrCore
 import Payments
@@ -133,7 +134,7 @@ public final class PylonDaemon: Sendable {
             configuration: relayConfiguration, keypair: identity.keypair, logger: Logger(label: "pylon.relay"), eventLoopGroup: loop)
         let backends = BackendRegistry(
             configuration: configuration.backendConfiguration, logger: Logger(label: "pylon.backends"), eventLoopGroup: loop)
-        let wallet = try Self.wallet(configuration)
+        let wallet = try Self.wallet(configuration, eventLoop: loop)
         let provider = options.mode.includesProvider
             ? ProviderService(
                 configuration: configuration.providerConfiguration, keypair: identity.keypair, pool: relayPool, backends: backends,
@@ -167,7 +168,7 @@ public final class PylonDaemon: Sendable {
     }
 
     /// The wallet client for the configured connection; nil when none is configured.
-    static func wallet(_ configuration: PylonConfiguration) throws(DaemonError) -> WalletClient? {
+    static func wallet(_ configuration: PylonConfiguration, eventLoop: (any EventLoop)? = nil) throws(DaemonError) -> WalletClient? {
         let text: String
         do {
             guard let secret = try configuration.wallet.connectionURI() else { return nil }
@@ -176,7 +177,7 @@ public final class PylonDaemon: Sendable {
             throw DaemonError(.config, error.description, cause: error)
         }
         do {
-            return WalletClient(uri: try WalletConnectURI(parsing: text), logger: Logger(label: "pylon.payments"))
+            return WalletClient(uri: try WalletConnectURI(parsing: text), logger: Logger(label: "pylon.payments"), eventLoopGroup: eventLoop)
         } catch {
             throw DaemonError(.config, "the wallet connection is not valid: \(error.message)")
         }

@@ -69,6 +69,8 @@ public final class AgentSupervisor: Service, Sendable {
     private struct Slot {
         var state = ProcessState(pid: nil, restarts: 0, crashed: false)
         var stopRequested = false
+        /// Started again while it was stopping: it runs again once its process is gone.
+        var startAgain = false
         /// Ends a backoff wait early (a stop, a start, a shutdown).
         var wake: Promise<Void>?
     }
@@ -182,8 +184,7 @@ public final class AgentSupervisor: Service, Sendable {
                     let fresh = slots.withLock { slots in
                         if slots[agent] != nil {
                             // Stopping: it is started again once its process is gone.
-                            slots[agent]?.stopRequested = false
-                            slots[agent]?.wake?.fulfill(())
+                            slots[agent]?.startAgain = true
                             return false
                         }
                         slots[agent] = Slot()
@@ -191,7 +192,7 @@ public final class AgentSupervisor: Service, Sendable {
                     }
                     if fresh { group.addTask { await self.supervise(agent) } }
                 }
-            } else if supervised {
+            } else if supervised || slots.withLock({ $0[agent]?.startAgain == true }) {
                 stop(agent, reason: "stopped")
             }
         }
@@ -205,10 +206,12 @@ public final class AgentSupervisor: Service, Sendable {
         repeat {
             await superviseOnce(name)
         } while slots.withLock({ slots in
-            guard slots[name]?.stopRequested == false, !stopping.load(ordering: .relaxed) else {
+            guard slots[name]?.startAgain == true, !stopping.load(ordering: .relaxed) else {
                 slots[name] = nil
                 return false
             }
+            slots[name]?.startAgain = false
+            slots[name]?.stopRequested = false
             return true
         })
     }
@@ -316,6 +319,7 @@ public final class AgentSupervisor: Service, Sendable {
         let pid: Int32? = slots.withLock { slots in
             guard slots[name] != nil else { return nil }
             slots[name]?.stopRequested = true
+            slots[name]?.startAgain = false
             slots[name]?.wake?.fulfill(())
             return slots[name]?.state.pid
         }

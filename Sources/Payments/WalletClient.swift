@@ -4,6 +4,7 @@
 import CoreMetrics
 import Crypto
 import Foundation
+public import NIOCore
 public import Logging
 public import NostrCore
 import PylonAsync
@@ -50,14 +51,19 @@ public final class WalletClient: Service, Sendable {
         var seenNotifications = BoundedSet(capacity: 1024)
     }
 
-    public init(uri: WalletConnectURI, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "pylon.payments")) {
+    /// `eventLoopGroup`: where the wallet's relay connections live (NIO's shared group by default);
+    /// the daemon gives its own loop, so that a paid job does not hop between threads.
+    public init(
+        uri: WalletConnectURI, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "pylon.payments"),
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) {
         self.uri = uri
         self.configuration = configuration
         self.logger = logger
         let relays = uri.relays.compactMap { try? RelayURL($0) }
         var poolConfiguration = RelayPool.Configuration(relays: relays)
         poolConfiguration.connectTimeout = configuration.connectTimeout
-        self.pool = RelayPool(configuration: poolConfiguration, keypair: uri.clientKeys, logger: logger)
+        self.pool = RelayPool(configuration: poolConfiguration, keypair: uri.clientKeys, logger: logger, eventLoopGroup: eventLoopGroup)
     }
 
     /// Runs the relay pool and the subscription until graceful shutdown or cancellation; then
@@ -102,6 +108,10 @@ public final class WalletClient: Service, Sendable {
         case .event(let event, _):
             if event.kind == NIP47.responseKind {
                 handleResponse(event)
+            } else if event.kind == NIP47.legacyNotificationKind, state.withLock({ $0.info?.value?.encryptions.contains(.nip44) ?? false }) {
+                // A wallet that speaks NIP-44 sends each notification as kind 23197 too (NIP-47):
+                // the NIP-04 copy for older clients is not decrypted a second time.
+                return
             } else {
                 handleNotification(event)
             }
