@@ -49,13 +49,22 @@ public struct AgentRunner: Sendable {
     /// Runs until the agent is stopped or deleted, the daemon is gone, or the task is cancelled.
     public func run() async throws -> Ending {
         let parent = getppid()
-        return try await BuyerSession.run(keypair: keypair, relays: relays, store: store, logger: logger) { session in
-            if let wallet {
-                return try await WalletClient.withConnection(wallet, logger: logger) { client in
-                    await loop(session: session, wallet: client, parent: parent)
+        while true {
+            do {
+                return try await BuyerSession.run(keypair: keypair, relays: relays, store: store, connectTimeout: .seconds(30), logger: logger) { session in
+                    if let wallet {
+                        return try await WalletClient.withConnection(wallet, logger: logger) { client in
+                            await loop(session: session, wallet: client, parent: parent)
+                        }
+                    }
+                    return await loop(session: session, wallet: nil, parent: parent)
                 }
+            } catch let error as BuyerError where error.code == .noRelay {
+                // No relay yet (the network is down, say): an agent waits for one rather than
+                // crash, and still ends with its daemon.
+                logger.warning("the agent reaches no relay; trying again", metadata: ["agent": "\(name)", "error": "\(error.message)"])
+                if await !sleep(.seconds(30), parent: parent) { return Task.isCancelled ? .cancelled : .orphaned }
             }
-            return await loop(session: session, wallet: nil, parent: parent)
         }
     }
 

@@ -225,6 +225,25 @@ struct HostTests {
         try await host.mustCleanShutdown()
     }
 
+    @Test("no relay reachable: an agent waits for one instead of crashing, and ends with its daemon")
+    func noRelay() async throws {
+        let closed = try FreePort.next()
+        let host = try PylonNode(relays: ["ws://127.0.0.1:\(closed)"])
+        _ = try spawn(host, "patient", "--interval", "60")
+        try host.mustStart("--mode", "host")
+        var first: Int32?
+        _ = await awaitCondition(timeout: .seconds(15)) {
+            first = try? pid(host, "patient")
+            return first != nil
+        }
+        let pid1 = try #require(first)
+        try await Task.sleep(for: .seconds(12))  // past the 10 s a buyer gives its relays
+        #expect(try pid(host, "patient") == pid1, "the same process")
+        #expect(try journal(host, "agent.crashed").isEmpty)
+        try await host.mustCleanShutdown()
+        #expect(!Self.alive(pid1))
+    }
+
     @Test("bad input: a name that is a path, a goal too large, an unknown agent, delete without --yes; the phrase is never in --json")
     func badInput() throws {
         let node = try PylonNode()
