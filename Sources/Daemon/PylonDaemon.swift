@@ -116,7 +116,7 @@ public final class PylonDaemon: Sendable {
         }
 
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(PylonMetricsFactory(registry: registry))
 
         let relayConfiguration: RelayPool.Configuration
         do {

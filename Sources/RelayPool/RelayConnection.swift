@@ -38,6 +38,8 @@ final class RelayConnection: RelaySocketDelegate {
     let url: RelayURL
     let core: PoolCore
     let metrics: RelayMetrics
+    /// False for the shared "other" series of relays named only by a request.
+    private let ownsMetrics: Bool
     let queue: OutboundQueue
 
     private struct State {
@@ -74,6 +76,7 @@ final class RelayConnection: RelaySocketDelegate {
         self.url = url
         self.core = core
         self.metrics = RelayMetrics(relayLabel: metricsLabel)
+        self.ownsMetrics = metricsLabel != RelayMetrics.sharedLabel
         self.queue = OutboundQueue(capacity: core.configuration.maxQueuedEvents)
         (bursts, burstInput) = AsyncStream.makeStream()
     }
@@ -144,6 +147,12 @@ final class RelayConnection: RelaySocketDelegate {
         stopSignal.fulfill(())
         if socket == nil { failQueued(reason: Self.stoppedReason) }
         await socket?.close()
+    }
+
+    /// After ``stop()`` for a relay removed from the configuration: its series leave `/metrics`.
+    /// The series of relays named only by a request are shared, and stay.
+    func retireMetrics() {
+        if ownsMetrics { metrics.retire() }
     }
 
     static let stoppedReason = "the connection to this relay stopped before it answered (removed from the relays, or the pool stopped)"

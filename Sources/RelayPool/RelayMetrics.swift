@@ -12,6 +12,9 @@ struct RelayMetrics: Sendable {
     let publishRateLimited: Counter
     let queueOverflow: Counter
 
+    /// The relay label of every relay named only by a request.
+    static let sharedLabel = "other"
+
     init(relayLabel: String) {
         let dims = [("relay", relayLabel)]
         connected = Gauge(label: "pylon_relay_connected", dimensions: dims)
@@ -24,8 +27,21 @@ struct RelayMetrics: Sendable {
         queueOverflow = Counter(label: "pylon_relay_queue_overflow_total", dimensions: dims)
     }
 
-    static let rejected: [InboundRejection: Counter] = Dictionary(
-        uniqueKeysWithValues: InboundRejection.allCases.map { ($0, Counter(label: "pylon_relay_events_rejected_total", dimensions: [("reason", $0.rawValue)])) })
+    /// Takes this relay's series off `/metrics`, for a relay removed from the configuration: a
+    /// `pylon_relay_connected` left at 0 would look like a relay down to an alert rule.
+    func retire() {
+        connected.destroy()
+        for counter in [reconnects, received, notices, publishAccepted, publishFailed, publishRateLimited, queueOverflow] {
+            counter.destroy()
+        }
+    }
+
+    /// The inbound rejections by reason, made when a pool is, so that every reason is on
+    /// `/metrics` (at 0) before the first rejection, as a dashboard's queries expect.
+    static func rejectedCounters() -> [InboundRejection: Counter] {
+        Dictionary(
+            uniqueKeysWithValues: InboundRejection.allCases.map { ($0, Counter(label: "pylon_relay_events_rejected_total", dimensions: [("reason", $0.rawValue)])) })
+    }
 }
 
 /// Why an inbound event or message was dropped.

@@ -102,7 +102,7 @@ public final class RelayPool: Service, Sendable {
     private func connection(for url: RelayURL, configured: Bool) -> RelayConnection {
         connections.withLock { connections in
             if let existing = connections[url] { return existing }
-            let label = configured ? url.string : "other"
+            let label = configured ? url.string : RelayMetrics.sharedLabel
             let connection = RelayConnection(url: url, core: core, metricsLabel: label)
             connections[url] = connection
             commandContinuation.yield(.start(connection))
@@ -119,7 +119,10 @@ public final class RelayPool: Service, Sendable {
             return gone.compactMap { connections.removeValue(forKey: $0) }
         }
         for url in relays { _ = connection(for: url, configured: true) }
-        for connection in removed { await connection.stop() }
+        for connection in removed {
+            await connection.stop()
+            connection.retireMetrics()
+        }
     }
 
     /// The configured relays, in order.
@@ -279,8 +282,10 @@ final class PoolCore: Sendable {
 
     var statistics: RelayPoolStatistics { counts.withLock { $0 } }
 
+    private let rejected = RelayMetrics.rejectedCounters()
+
     func reject(_ reason: InboundRejection) {
-        RelayMetrics.rejected[reason]?.increment()
+        rejected[reason]?.increment()
         counts.withLock { $0.rejected[reason, default: 0] += 1 }
     }
 

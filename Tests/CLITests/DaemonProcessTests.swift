@@ -203,6 +203,14 @@ struct DaemonProcessTests {
         let last = try #require(reloads.last { ($0["message"] as? String)?.contains("relays") == true })
         let trigger = last["trigger"] as? String
         #expect(trigger == "reload command" ? good.stdout.contains("relays") : trigger == "file change", "\(good) \(reloads)")
+        // The removed relay's series leave /metrics: a pylon_relay_connected left at 0 would look
+        // like a relay down to an alert rule. The relay removed and added again has its series back.
+        #expect(await awaitCondition(timeout: .seconds(10)) {
+            let lines = ((try? node.http("/metrics").body) ?? "").split(separator: "\n")
+            return lines.contains { $0.hasPrefix("pylon_relay_connected{relay=\"ws://127.0.0.1:\(first.port)") && $0.hasSuffix(" 1") }
+        })
+        let metrics = try node.http("/metrics").body
+        #expect(!metrics.contains("127.0.0.1:\(second.port)"), "\(metrics)")
         try await node.mustCleanShutdown()
     }
 
@@ -240,6 +248,10 @@ struct DaemonProcessTests {
         let metrics = try node.http("/metrics")
         #expect(metrics.status == 200)
         try PrometheusText.mustParse(metrics.body)
+        // Host mode's families (agents by state, ticks, spend, restarts) pass promtool's lint too.
+        #expect(metrics.body.contains("# HELP pylon_agents "))
+        let lint = try PrometheusTools.promtool(["check", "metrics"], stdin: metrics.body)
+        #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool check metrics: \(lint)")
         #expect(metrics.body.contains("pylon_process_uptime_seconds"))
         #expect(metrics.body.contains("pylon_process_resident_memory_bytes"))
         #expect(metrics.body.contains("pylon_relay_connected"))
