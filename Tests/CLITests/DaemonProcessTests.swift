@@ -207,9 +207,10 @@ struct DaemonProcessTests {
         // like a relay down to an alert rule. The relay removed and added again has its series back.
         #expect(await awaitCondition(timeout: .seconds(10)) {
             let lines = ((try? node.http("/metrics").body) ?? "").split(separator: "\n")
-            return lines.contains { $0.hasPrefix("pylon_relay_connected{relay=\"ws://127.0.0.1:\(first.port)") && $0.hasSuffix(" 1") }
+            return lines.contains { $0.hasPrefix("pylon_relay_connected{relay=\"ws://127.0.0.1:\(first.port)") && $0.split(separator: " ").last.flatMap { Double($0) } == 1 }
         })
         let metrics = try node.http("/metrics").body
+        #expect(metrics.contains("pylon_relay_connected{relay=\"ws://127.0.0.1:\(first.port)"), "\(metrics)")
         #expect(!metrics.contains("127.0.0.1:\(second.port)"), "\(metrics)")
         try await node.mustCleanShutdown()
     }
