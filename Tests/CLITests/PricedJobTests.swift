@@ -76,6 +76,9 @@ struct PricedJobTests {
         #expect(try rig.metric("pylon_earnings_msats_total") == 21_000)
         #expect(try rig.metric("pylon_invoices_total", label: #"state="settled""#) == 1)
         #expect(try rig.metric("pylon_wallet_requests_total", label: #"method="make_invoice",outcome="ok""#) == 1)
+        // The wallet's families, made on first use, pass promtool's lint like the rest.
+        let lint = try PrometheusTools.promtool(["check", "metrics"], stdin: try rig.node.http("/metrics").body)
+        #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool check metrics: \(lint)")
         let doctor = try #require(try rig.node.pylon("doctor", "--json").json() as? [String: Any])
         let walletCheck = (doctor["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "wallet" }
         #expect(walletCheck?["status"] as? String == "ok", "\(String(describing: walletCheck))")
