@@ -3,6 +3,7 @@
 #   - libsecp256k1-dev (BIP-340 signatures, ECDH) from Debian;
 #   - prometheus from Debian (the server and promtool: the tests scrape a provider with it and
 #     check /metrics, the Grafana dashboard's queries and the example alert rules);
+#   - chromium from Debian (the status page's browser test);
 #   - a Python venv in .venv with the real peers the tests talk to: nostr-sdk (rust-nostr's
 #     client and in-process relay), nostr-relay (a second, independent relay) and bolt11 (a
 #     second BOLT #11 implementation; it needs bitstring below 5).
@@ -18,13 +19,22 @@ BITSTRING_VERSION=4.4.0
 apt_packages=()
 pkg-config --exists libsecp256k1 2>/dev/null || apt_packages+=(libsecp256k1-dev)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || apt_packages+=(prometheus)
-if [ "${#apt_packages[@]}" -gt 0 ]; then
-    echo "==> installing from apt: ${apt_packages[*]}" >&2
+# The status page's browser test (Tests/CLITests/StatusPageTests.swift) loads it in headless
+# Chromium; outside CI the test is skipped, with the reason, when no chromium is installed.
+browser=()
+command -v chromium >/dev/null 2>&1 || [ -n "${PYLON_CHROMIUM:-}" ] || browser+=(chromium)
+if [ "${#apt_packages[@]}" -gt 0 ] || [ "${#browser[@]}" -gt 0 ]; then
+    echo "==> installing from apt: ${apt_packages[*]} ${browser[*]}" >&2
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update
     # Without recommends: prometheus would bring node-exporter and its collectors, which the tests
     # do not use. No service is started: the tests run their own server.
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
+    if [ "${#apt_packages[@]}" -gt 0 ]; then
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
+    fi
+    if [ "${#browser[@]}" -gt 0 ]; then
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${browser[@]}"
+    fi
 fi
 
 want="nostr-sdk==${NOSTR_SDK_VERSION} nostr-relay==${NOSTR_RELAY_VERSION} bolt11==${BOLT11_VERSION} bitstring==${BITSTRING_VERSION}"
@@ -41,4 +51,4 @@ if ! have; then
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check --only-binary=:all: $want
 fi
-echo "==> peers ready: libsecp256k1 $(pkg-config --modversion libsecp256k1), $(promtool --version 2>&1 | head -1), $(.venv/bin/python -c 'from importlib.metadata import version as v; print("nostr-sdk", v("nostr-sdk"), "nostr-relay", v("nostr-relay"), "bolt11", v("bolt11"))')" >&2
+echo "==> peers ready: libsecp256k1 $(pkg-config --modversion libsecp256k1), $(promtool --version 2>&1 | head -1), $(chromium --version 2>/dev/null || echo "no chromium"), $(.venv/bin/python -c 'from importlib.metadata import version as v; print("nostr-sdk", v("nostr-sdk"), "nostr-relay", v("nostr-relay"), "bolt11", v("bolt11"))')" >&2

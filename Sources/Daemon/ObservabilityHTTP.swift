@@ -25,8 +25,8 @@ public struct Readiness: Sendable, Equatable {
 }
 
 /// The HTTP observability endpoints on Hummingbird (SPEC §6): `/metrics` (Prometheus text),
-/// `/__health` (the seed's check), `/healthz` (liveness) and `/readyz` (readiness, 503 with the
-/// reasons as JSON).
+/// `/__health` (the seed's check), `/healthz` (liveness), `/readyz` (readiness, 503 with the
+/// reasons as JSON), and with a ``StatusPage`` the page at `/` and its `/api/` endpoints.
 public enum ObservabilityHTTP {
     /// Fails with a clear error when the address cannot be bound (in use, not local, no permission).
     public static func checkAvailable(host: String, port: Int) throws(DaemonError) {
@@ -52,13 +52,15 @@ public enum ObservabilityHTTP {
     }
 
     /// Builds the server. `readiness` is asked on every `/readyz`; `refresh` runs before each
-    /// `/metrics` scrape to update gauges such as uptime and memory.
+    /// `/metrics` scrape to update gauges such as uptime and memory; `statusPage` adds `/` and
+    /// `/api/status`, `/api/jobs`, `/api/history`.
     public static func makeServer(
         host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
         readiness: @escaping @Sendable () async -> Readiness, refresh: @escaping @Sendable () -> Void,
-        onListening: @escaping @Sendable () -> Void = {}
+        statusPage: StatusPage? = nil, onListening: @escaping @Sendable () -> Void = {}
     ) -> some Service {
         let router = Router()
+        statusPage?.register(on: router)
         router.get("metrics") { _, _ -> Response in
             refresh()
             var buffer = [UInt8]()

@@ -156,7 +156,7 @@ public final class PylonDaemon: Sendable {
             options: options, identity: identity, logger: logger, runtime: runtime, relayPool: relayPool, backends: backends,
             provider: provider, wallet: wallet, host: host, store: store, executor: EventLoopTaskExecutor(loop),
             control: control, reloader: reloader, logSettings: logSettings, httpAddress: configuration.http.listenAddress,
-            registry: registry)
+            registry: registry, statusPage: StatusPage(store: store, status: { await handler.daemon?.status() }))
         handler.attach(daemon)
         do {
             try await control.bind()
@@ -202,7 +202,7 @@ public final class PylonDaemon: Sendable {
     private init(
         options: DaemonOptions, identity: Identity, logger: Logger, runtime: RuntimeFiles, relayPool: RelayPool,
         backends: BackendRegistry, provider: ProviderService?, wallet: WalletClient?, host: AgentSupervisor?, store: PylonStore, executor: EventLoopTaskExecutor, control: ControlServer, reloader: ConfigReloader, logSettings: LogSettings,
-        httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry
+        httpAddress: (host: String, port: Int)?, registry: PrometheusCollectorRegistry, statusPage: StatusPage
     ) {
         self.options = options
         self.identity = identity
@@ -231,7 +231,7 @@ public final class PylonDaemon: Sendable {
                 refresh: {
                     processMetrics.refresh()
                     if let host { hostMetrics.refresh(store: store, supervisor: host) }
-                }, onListening: { [httpListening] in httpListening.fulfill(()) })
+                }, statusPage: statusPage, onListening: { [httpListening] in httpListening.fulfill(()) })
         } else {
             http = nil
             httpListening.fulfill(())

@@ -415,3 +415,23 @@ extension ProcessedRequest {
         self.seenAt = try r.date()
     }
 }
+
+extension Job {
+    /// The job as `pylon jobs --json` prints it and `GET /api/jobs` serves it: what was asked for
+    /// and what became of it, never the input itself.
+    public var summaryJSON: JSON {
+        func optional(_ value: Int?) -> JSON { value.map { .integer(Int64($0)) } ?? .null }
+        func optional(_ value: String?) -> JSON { value.map(JSON.string) ?? .null }
+        func optional(_ value: Date?) -> JSON { value.map { .string(RFC3339.string(from: $0)) } ?? .null }
+        return .object([
+            .init("id", .string(id.hex)), .init("kind", .integer(Int64(kind.rawValue))), .init("customer", .string(customer.hex)),
+            .init("status", .string(status.rawValue)), .init("requested_model", optional(requestedModel)), .init("model", optional(model)),
+            .init("backend", optional(backend)), .init("input_bytes", .integer(Int64(inputBytes))),
+            .init("bid_msats", bidMsats.map { .integer($0) } ?? .null), .init("price_msats", .integer(priceMsats)),
+            .init("encrypted", .bool(encrypted)), .init("received_at", .string(RFC3339.string(from: receivedAt))),
+            .init("started_at", optional(startedAt)), .init("finished_at", optional(finishedAt)),
+            .init("prompt_tokens", optional(promptTokens)), .init("completion_tokens", optional(completionTokens)),
+            .init("duration_ms", optional(durationMs)), .init("result_event_id", optional(resultEventID?.hex)), .init("error", optional(error)),
+        ])
+    }
+}
