@@ -210,11 +210,11 @@ struct StatusPageTests {
         // The page asked the daemon and nothing else. The page's own requests are those made for
         // its site (the browser's own background requests are for no site, and cannot reach
         // anything: every host name resolves to nothing).
-        let pageRequests = load.requests.filter { $0.isolationKey.hasPrefix("http://127.0.0.1") }
+        let pageRequests = load.pageRequests(origin: origin)
         for path in ["/", "/api/status", "/api/jobs?limit=20", "/api/history", "/readyz"] {
             #expect(pageRequests.contains { $0.url == origin + path }, "the page did not request \(path): \(pageRequests)")
         }
-        let outside = pageRequests.filter { !$0.url.hasPrefix(origin + "/") }
+        let outside = load.outsideRequests(origin: origin)
         #expect(outside.isEmpty, "the page made requests outside the daemon: \(outside)")
         // No secret in what the browser rendered.
         for value in [rig.mnemonic, rig.nwcSecret, Self.apiKey] { #expect(!dom.contains(value)) }
@@ -228,6 +228,51 @@ struct StatusPageTests {
         }
         try await node.mustCleanShutdown()
     }
+
+    @Test(
+        "the check of outside requests catches them: a page with an external image, script and fetch is caught (a control)",
+        .enabled(
+            if: HeadlessChromium.find() != nil || ProcessInfo.processInfo.environment["CI"] == "true",
+            "\(HeadlessChromium.missingReason); in CI (CI=true) the test runs and fails instead"))
+    func outsideRequestsAreSeen() async throws {
+        let chromium = try #require(HeadlessChromium.find(), "\(HeadlessChromium.missingReason)")
+        // Given a page that reaches for three other hosts, served by Python's http.server
+        let site = try TestHome()
+        try site.write(
+            """
+            <!doctype html><html><body><p id="x">before</p><img src="http://images.example/a.png">
+            <script src="https://cdn.example/lib.js"></script>
+            <script>fetch("/local.json").catch(() => {}); fetch("https://api.example/data").catch(() => {});
+            document.getElementById("x").textContent = "after";</script></body></html>
+            """, to: "index.html")
+        try site.write("{}", to: "local.json")
+        let port = try FreePort.next()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", site.path]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer {
+            // SIGKILL: a child of the test process starts with SIGTERM blocked (the mask of the
+            // thread that spawned it), so `terminate()` would never end it.
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        let up = await awaitCondition(timeout: .seconds(10), interval: .milliseconds(50)) {
+            (try? HTTPGet.get(host: "127.0.0.1", port: port, path: "/local.json").status) == 200
+        }
+        try #require(up, "python3 -m http.server did not answer")
+        let origin = "http://127.0.0.1:\(port)"
+        // When Chromium loads it
+        let load = try chromium.load(origin + "/", budget: .seconds(3))
+        // Then the script ran, the local fetch is the page's, and the three outside requests are seen
+        #expect(load.dom.contains(#"<p id="x">after</p>"#))
+        #expect(load.pageRequests(origin: origin).contains { $0.url == origin + "/local.json" })
+        let outside = Set(load.outsideRequests(origin: origin).map(\.url))
+        #expect(outside.isSuperset(of: ["http://images.example/a.png", "https://cdn.example/lib.js", "https://api.example/data"]), "\(outside)")
+    }
+
 
     // MARK: DOM helpers (the serialized DOM Chromium prints)
 

@@ -3,7 +3,8 @@ public import Foundation
 /// Debian's `chromium` in headless mode, for tests of the status page in a real browser: it loads
 /// a page, runs its scripts, and gives back the rendered DOM and every request the page made
 /// (from Chromium's net log). Each run has its own profile and `HOME` in a fresh temporary
-/// directory, never the real home; `timeout` bounds it and takes the browser down if it hangs.
+/// directory, never the real home; `timeout` bounds it and takes the browser down with SIGKILL if
+/// it hangs (a child of the test process starts with SIGTERM blocked, so SIGTERM alone may not).
 public struct HeadlessChromium: Sendable {
     public let executable: URL
 
@@ -41,6 +42,19 @@ public struct HeadlessChromium: Sendable {
         public let dom: String
         public let requests: [Request]
         public let stderr: String
+
+        /// The requests the page loaded from `origin` made (main frame, subresources, fetches):
+        /// those made for its site. The browser's own background requests are made for no site
+        /// (or for Google's) and are not the page's.
+        public func pageRequests(origin: String) -> [Request] {
+            let site = origin.split(separator: ":").prefix(2).joined(separator: ":")
+            return requests.filter { $0.isolationKey.hasPrefix(site + " ") || $0.isolationKey == site }
+        }
+
+        /// The page's requests anywhere but `origin`.
+        public func outsideRequests(origin: String) -> [Request] {
+            pageRequests(origin: origin).filter { !$0.url.hasPrefix(origin + "/") }
+        }
     }
 
     /// Loads `url`, lets its scripts run for `budget` of virtual time, and returns the DOM and the
