@@ -391,28 +391,30 @@ enum LogRotation {
     /// Rotates `file` when it has `maxBytes` or more. A process writing to it with O_APPEND goes on
     /// writing to the rotated file until it reopens: call this before starting one.
     static func rotateIfNeeded(_ file: URL, maxBytes: Int, keep: Int) {
-        let manager = FileManager.default
-        guard let size = (try? manager.attributesOfItem(atPath: file.path))?[.size] as? Int, size >= maxBytes, keep > 0 else { return }
-        let path = file.path
-        try? manager.removeItem(atPath: "\(path).\(keep)")
-        for index in stride(from: keep - 1, through: 1, by: -1) where manager.fileExists(atPath: "\(path).\(index)") {
-            try? manager.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")
-        }
-        try? manager.moveItem(atPath: path, toPath: "\(path).1")
+        guard shiftOlder(file, maxBytes: maxBytes, keep: keep) else { return }
+        try? FileManager.default.moveItem(atPath: file.path, toPath: "\(file.path).1")
     }
 
     /// Rotates a file that a running process appends to: its content is copied to `NAME.log.1` and
     /// the file emptied in place, so the process goes on writing to `NAME.log`. A line written
     /// between the copy and the truncation can be lost; nothing else is.
     static func rotateInPlace(_ file: URL, maxBytes: Int, keep: Int) {
+        guard shiftOlder(file, maxBytes: maxBytes, keep: keep),
+            (try? FileManager.default.copyItem(atPath: file.path, toPath: "\(file.path).1")) != nil
+        else { return }
+        truncate(file.path, 0)
+    }
+
+    /// When `file` has reached `maxBytes`: drops `NAME.log.<keep>` and moves each older file one
+    /// place on, freeing `NAME.log.1`. False when the file is under the limit (or `keep` is 0).
+    private static func shiftOlder(_ file: URL, maxBytes: Int, keep: Int) -> Bool {
         let manager = FileManager.default
-        guard let size = (try? manager.attributesOfItem(atPath: file.path))?[.size] as? Int, size >= maxBytes, keep > 0 else { return }
+        guard let size = (try? manager.attributesOfItem(atPath: file.path))?[.size] as? Int, size >= maxBytes, keep > 0 else { return false }
         let path = file.path
         try? manager.removeItem(atPath: "\(path).\(keep)")
         for index in stride(from: keep - 1, through: 1, by: -1) where manager.fileExists(atPath: "\(path).\(index)") {
             try? manager.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")
         }
-        guard (try? manager.copyItem(atPath: path, toPath: "\(path).1")) != nil else { return }
-        truncate(path, 0)
+        return true
     }
 }
