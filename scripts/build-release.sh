@@ -28,5 +28,16 @@ for input in scripts/order/pylon.order scripts/order/pylon-text.ld; do
 done
 case " $* " in
     *" --product "*) exec swift build "${FLAGS[@]}" "$@" ;;   # a benchmark from the same build folder
-    *) exec swift build "${FLAGS[@]}" --product pylon "$@" ;;
 esac
+swift build "${FLAGS[@]}" --product pylon "$@"
+# Sources/EmptyICUData stands in for ICU's 34 MB of locale data under the symbol of ICU's major
+# version. A toolchain with another ICU links its data in again: say so rather than ship it.
+if [ "$(uname -s)" = Linux ] && command -v nm > /dev/null; then
+    nm -S "$BIN" | while read -r _ size _ name; do
+        case "$name" in
+            icudt[0-9]*_dat) if (( 16#$size > 4096 )); then
+                echo "warning: the release binary carries ICU's data ($name, $(( 16#$size / 1000000 )) MB): this toolchain's ICU is not the one Sources/EmptyICUData names" >&2
+            fi ;;
+        esac
+    done
+fi

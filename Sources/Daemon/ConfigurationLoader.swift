@@ -397,7 +397,7 @@ struct ConfigurationReader {
 
     static func isURL(_ text: String, schemes: Set<String>) -> Bool {
         guard !text.contains(where: \.isWhitespace), let components = URLComponents(string: text),
-            let scheme = components.scheme?.lowercased(), schemes.contains(scheme), let host = components.host, !host.isEmpty
+            let scheme = components.scheme?.lowercased(), schemes.contains(scheme), let host = components.encodedHost, !host.isEmpty
         else { return false }
         return true
     }

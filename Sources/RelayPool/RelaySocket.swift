@@ -91,7 +91,7 @@ final class RelaySocket: Sendable {
     static func connect(
         to url: RelayURL, options: Options, group: any EventLoopGroup, delegate: any RelaySocketDelegate
     ) async throws -> RelaySocket {
-        guard let components = url.components, let host = components.host else {
+        guard let components = url.components, let host = components.encodedHost else {
             throw RelayPoolError(.invalidURL, "\(url) is not a relay URL")
         }
         let secure = components.scheme == "wss"
