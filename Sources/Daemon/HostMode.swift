@@ -97,32 +97,36 @@ final class HostMetrics: Sendable {
     private let agents: [AgentReport.State: CoreMetrics.Gauge]
     private let ticks = CoreMetrics.Counter(label: "pylon_agent_ticks_total")
     private let spend = CoreMetrics.Counter(label: "pylon_agent_spend_msats_total")
-    /// The journal position already counted.
-    private let counted = Mutex<Int64?>(nil)
+    /// The journal position already counted: its end when the daemon started, then the last entry read.
+    private let counted: Mutex<Int64>
+    private static let page = 1_000
 
-    init() {
+    init(since start: Int64) {
         var agents: [AgentReport.State: CoreMetrics.Gauge] = [:]
         for state in AgentReport.State.allCases {
             agents[state] = CoreMetrics.Gauge(label: "pylon_agents", dimensions: [("state", state.rawValue)])
         }
         self.agents = agents
+        counted = Mutex(start)
     }
 
     func refresh(store: PylonStore, supervisor: AgentSupervisor) {
         let reports = (try? AgentReports.make(store: store, processes: supervisor.processes)) ?? []
         let counts = StatusReport.AgentCounts(reports)
         for (state, gauge) in agents { gauge.record(counts[state]) }
-        // Ticks are journaled by the agents' processes: count the entries since the last look.
-        let start = counted.withLock { $0 }
-        guard let entries = try? store.journal(since: start ?? 0, limit: 10_000) else { return }
-        var last = start ?? 0
-        for entry in entries {
-            last = entry.seq
-            guard start != nil, entry.kind == .agentTicked else { continue }
-            ticks.increment()
-            if let cost = entry.data["cost_msats"]?.int64Value, cost > 0 { spend.increment(by: cost) }
+        // Ticks are journaled by the agents' processes: count the entries since the last look, a
+        // page at a time. The position is read and advanced under the lock, so that two scrapes at
+        // once do not count an entry twice.
+        counted.withLock { last in
+            while let entries = try? store.journal(since: last, limit: Self.page), let newest = entries.last {
+                for entry in entries where entry.kind == .agentTicked {
+                    ticks.increment()
+                    if let cost = entry.data["cost_msats"]?.int64Value, cost > 0 { spend.increment(by: cost) }
+                }
+                last = newest.seq
+                if entries.count < Self.page { break }
+            }
         }
-        counted.withLock { $0 = last }
     }
 }
 

@@ -53,7 +53,7 @@ public final class PylonDaemon: Sendable {
     let wallet: WalletClient?
     /// Host mode's agent supervisor; nil in provider mode.
     let host: AgentSupervisor?
-    let hostMetrics = HostMetrics()
+    let hostMetrics: HostMetrics
     let store: PylonStore
     /// The event loop the daemon's tasks run on (see `EventLoopTaskExecutor`).
     let executor: EventLoopTaskExecutor
@@ -214,6 +214,8 @@ public final class PylonDaemon: Sendable {
         self.wallet = wallet
         self.host = host
         self.store = store
+        // Host metrics count the ticks journaled from now on.
+        hostMetrics = HostMetrics(since: (try? store.lastSeq()) ?? 0)
         self.executor = executor
         self.control = control
         self.reloader = reloader
