@@ -3,10 +3,15 @@
 // and discovers providers from their NIP-89 announcements and heartbeats. The CLI and, later, the
 // agents of host mode use it; it keeps no state (the CLI records the history in pylon.db).
 
-public import Foundation
 public import NostrCore
 public import PylonBasics
 public import RelayPool
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// What to ask for.
 public struct JobOrder: Sendable {

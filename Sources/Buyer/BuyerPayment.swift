@@ -1,8 +1,13 @@
-import Foundation
 public import NostrCore
 public import Payments
 public import PylonBasics
 public import PylonStore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Paying a provider (SPEC §8, issue 17 item 5): only an invoice for exactly the amount asked,
 /// within the buyer's limit and bid, not expired; its payment hash is recorded before the payment

@@ -1,9 +1,14 @@
-import Foundation
 public import Logging
 public import NostrCore
 public import PylonBasics
 public import PylonStore
 public import RelayPool
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A buyer at work (SPEC §3 `pylon job`, and the agents of host mode): a relay pool connected for
 /// the session, requests published and followed, every step kept in pylon.db's history. The CLI

@@ -1,8 +1,13 @@
 import ArgumentParser
 import Daemon
-import Foundation
 import NostrCore
 import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// `pylon identity`: shows the node's public identity and where its files are.
 struct IdentityCommand: AsyncParsableCommand {

@@ -264,10 +264,3 @@ struct WalletCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// Amounts for people: sats, with the millisatoshis when they are not whole.
-enum Sats {
-    static func text(_ msats: Int64) -> String {
-        msats % 1000 == 0 ? "\(msats / 1000) sats" : "\(msats / 1000).\(String(format: "%03d", Int(abs(msats % 1000)))) sats"
-    }
-}

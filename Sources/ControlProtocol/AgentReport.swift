@@ -1,5 +1,10 @@
-public import Foundation
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// One hosted agent as `agent list --json`, `agent info NAME --json` and the socket's `Agents`
 /// answer show it (SPEC §12): its row, its process and its wallet. Never its phrase nor its

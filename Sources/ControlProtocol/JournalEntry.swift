@@ -1,5 +1,10 @@
-public import Foundation
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// One journal entry: `{"seq": N, "time": "RFC 3339", "kind": "job.admitted", "data": {...}}`.
 public struct JournalEntry: Sendable, Equatable {

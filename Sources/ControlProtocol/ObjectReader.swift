@@ -1,5 +1,10 @@
-import Foundation
 import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Reads typed members of a JSON object and produces precise errors ("SubmitJob.max_tokens: expected
 /// an integer, got a string").

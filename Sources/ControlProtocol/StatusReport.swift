@@ -1,5 +1,10 @@
-public import Foundation
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// What the daemon serves: provider (sells inference), host (runs agents) or both.
 public enum DaemonMode: String, Sendable, Equatable, CaseIterable {

@@ -1,10 +1,15 @@
 public import ControlProtocol
-public import Foundation
 public import Logging
 import PylonBasics
 public import ServiceLifecycle
 import Synchronization
 import UnixSignals
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// What set off a reload.
 public enum ReloadTrigger: String, Sendable, Equatable {

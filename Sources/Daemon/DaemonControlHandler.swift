@@ -1,6 +1,5 @@
 import Backends
 import ControlProtocol
-import Foundation
 import Host
 import NostrCore
 import Provider
@@ -9,6 +8,12 @@ import PylonBasics
 import PylonStore
 import RelayPool
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Answers control-socket requests for the running daemon (SPEC §5, §12).
 final class DaemonControlHandler: ControlHandler, Sendable {

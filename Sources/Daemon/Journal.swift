@@ -1,9 +1,14 @@
 import ControlProtocol
-import Foundation
 import Logging
 import NostrCore
 import PylonBasics
 import PylonStore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension JournalEntry {
     /// A store record as the control protocol's entry (`{"seq","time","kind","data"}`).

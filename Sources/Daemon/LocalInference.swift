@@ -1,7 +1,12 @@
 public import Backends
 public import ControlProtocol
-import Foundation
 import PylonAsync
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A local job (the control socket's `SubmitJob`, `pylon infer`): one path whether the daemon runs
 /// it in a slot of its queue or the CLI runs it against the backends itself.

@@ -1,5 +1,10 @@
-public import Foundation
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 #if os(Linux)
     // Glibc's `struct stat` is owned by CDispatch here; see ControlSocketFile.swift.

@@ -1,6 +1,5 @@
 import Backends
 public import ControlProtocol
-public import Foundation
 import Host
 public import Logging
 import Metrics
@@ -17,6 +16,12 @@ import RelayPool
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// How the daemon was started.
 public struct DaemonOptions: Sendable {

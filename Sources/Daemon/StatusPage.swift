@@ -1,9 +1,14 @@
 import ControlProtocol
-import Foundation
 import Hummingbird
 import NIOCore
 import PylonBasics
 import PylonStore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The status page and the JSON it reads (SPEC §6), served next to `/metrics`:
 ///

@@ -1,5 +1,4 @@
 import Buyer
-import Foundation
 public import Logging
 public import NostrCore
 import Payments
@@ -7,6 +6,12 @@ import PylonAsync
 import PylonBasics
 public import PylonStore
 public import RelayPool
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc

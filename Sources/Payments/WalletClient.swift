@@ -3,7 +3,6 @@
 // and RelayPool: NIP-47's values are NostrCore's, the conversation over relays is here.
 import CoreMetrics
 import Crypto
-import Foundation
 public import NIOCore
 public import Logging
 public import NostrCore
@@ -12,6 +11,12 @@ public import PylonBasics
 import RelayPool
 public import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A connection to one NIP-47 wallet service: its own relay pool on the URI's relays, one
 /// subscription to the wallet's answers and notifications, and a deadline on every request.

@@ -2,10 +2,15 @@ import Backends
 import Synchronization
 import CoreMetrics
 import Crypto
-import Foundation
 import NostrCore
 import PylonAsync
 import RelayPool
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension ProviderService {
     /// Discovery (SPEC §8): NIP-89 handler information (kind 31990) at start, every six hours,
@@ -49,7 +54,7 @@ extension ProviderService {
 
     /// The stable `d` tag: the same for this identity across restarts and config changes.
     var handlerIdentifier: String {
-        SHA256.hash(data: Data(("pylon-handler:" + keypair.publicKey.hex).utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(("pylon-handler:" + keypair.publicKey.hex).utf8)).prefix(8))
     }
 
     func handlerInformation(_ configuration: ProviderConfiguration, models: [String], createdAt: Int64) -> Event {

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Backends
 import CoreMetrics
-import Foundation
 import Logging
 import Metrics
 import NIOCore
@@ -12,6 +11,12 @@ import PylonBasics
 import PylonStore
 import RelayPool
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A job that cannot be done, with the reason the customer reads.
 struct JobFailure: Error, CustomStringConvertible {

@@ -1,7 +1,12 @@
 public import Backends
-import Foundation
 public import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The params of a job that pylon acts on; `parameters.maxTokens` reads `parameters.sampling.maxTokens`.
 @dynamicMemberLookup

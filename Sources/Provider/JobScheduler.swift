@@ -1,8 +1,13 @@
-public import Foundation
 public import NostrCore
 import PylonAsync
 public import PylonBasics
 import Synchronization
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// One job in the scheduler, as `status --json` and `DumpState` show it.
 public struct ScheduledItem: Sendable, Hashable {

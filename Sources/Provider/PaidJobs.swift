@@ -1,5 +1,4 @@
 import CoreMetrics
-import Foundation
 import Logging
 import NostrCore
 import Payments
@@ -8,6 +7,12 @@ import PylonBasics
 import PylonStore
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Priced jobs (SPEC §8 "Payment"): an invoice from the wallet for the price, `payment-required`
 /// with it, and the job queued (paid jobs first, by amount) only once the wallet confirms the
@@ -104,9 +109,8 @@ extension ProviderService {
         let interval = configuration.paymentCheckInterval
         guard jobs.withLock({ $0.watch(request.id.hex, invoice: invoice, interval: interval, now: .now) }) else { return }
         invoiceFollowed.continuation.yield()
-        let sats = Double(invoice.amountMsats ?? 0) / 1000
         send(
-            feedback: .paymentRequired, extra: "pay \(sats.formatted(.number.precision(.fractionLength(0...3)))) sats to run this job",
+            feedback: .paymentRequired, extra: "pay \(Sats.text(invoice.amountMsats ?? 0)) to run this job",
             to: RequestReference(request), amount: JobAmount(msats: invoice.amountMsats ?? 0, bolt11: invoice.text))
         logger.debug("payment asked", metadata: ["job.id": "\(request.id)", "payment.hash": "\(invoice.paymentHash.hex)"])
     }

@@ -1,6 +1,5 @@
 public import Backends
 import CoreMetrics
-import Foundation
 public import Logging
 public import NostrCore
 public import Payments
@@ -10,6 +9,12 @@ public import PylonStore
 public import RelayPool
 public import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Provider mode (SPEC §8): one service that takes NIP-90 requests from the relays, admits them
 /// in order, schedules them on a fixed number of slots and answers each with feedback and exactly

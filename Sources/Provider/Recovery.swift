@@ -1,11 +1,16 @@
 import CoreMetrics
-import Foundation
 import Logging
 import NostrCore
 import PylonAsync
 import PylonStore
 import RelayPool
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension ProviderService {
     /// After a crash or a stop, every job left open ends with exactly one result or error

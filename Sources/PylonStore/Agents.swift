@@ -1,7 +1,12 @@
-public import Foundation
 import GRDB
 import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 // Host mode (SPEC §9): the agents and their tick history. Deleting an agent deletes its ticks
 // (ON DELETE CASCADE).

@@ -1,7 +1,12 @@
-import Foundation
 import GRDB
 public import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 // The buyer's history (`pylon job list|status|result`). Not journaled: the journal records what
 // this node decided as a provider and host; a buyer job is the user's own request and its record

@@ -1,6 +1,11 @@
-public import Foundation
 import GRDB
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 // The last week at a glance, for the status page's charts (SPEC §6 `GET /api/history`): jobs per
 // UTC hour and earnings per UTC day. Times are stored as fixed-width RFC 3339 text in UTC

@@ -1,7 +1,12 @@
-import Foundation
 import GRDB
 public import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 // The provider's job path (STYLE §3): admission, start, completion, failure, cancellation. Each
 // method is one short write transaction on the hot path: one or two cached statements for the row,

@@ -1,7 +1,12 @@
-public import Foundation
 import GRDB
 import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// One journal entry as the store keeps it: `{"seq": N, "time": "RFC 3339", "kind": "job.admitted",
 /// "data": {...}}` (SPEC §12). The daemon maps it onto ControlProtocol's `JournalEntry`.

@@ -1,7 +1,12 @@
-public import Foundation
 import GRDB
 public import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 // Invoices and earnings (SPEC §8 "Payment"). A payment hash is recorded once: nobody pays twice. A
 // payment for a job waiting for it releases the job (`awaiting_payment` → `queued`) in the same
@@ -183,7 +188,7 @@ extension PylonStore {
     /// job), newest first: `pylon earnings`' recent payments.
     public func recentEarnings(limit: Int = 10) throws(PylonStoreError) -> [(earning: Earning, kind: Kind?)] {
         try read("list recent earnings") { db in
-            let columns = Earning.columns.split(separator: ",").map { "earnings." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+            let columns = Earning.columns.split(separator: ", ").map { "earnings." + $0 }.joined(separator: ", ")
             let statement = try db.cachedStatement(
                 sql: """
                     SELECT \(columns), jobs.kind FROM earnings LEFT JOIN jobs ON jobs.id = earnings.job_id

@@ -1,6 +1,11 @@
-public import Foundation
 public import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 // The values the store hands out and takes in. Each maps to one table row; the SQL stays in this
 // module (STYLE §1), the rest of pylon sees these types only.

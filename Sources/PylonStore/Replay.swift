@@ -1,7 +1,12 @@
-import Foundation
 import GRDB
 import NostrCore
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The state the journal records: jobs, what was seen, invoices, earnings, agents and ticks.
 /// ``PylonStore/snapshot()`` reads it from the tables; ``JournalReplay/rebuild(from:)`` derives

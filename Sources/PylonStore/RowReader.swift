@@ -1,7 +1,12 @@
-import Foundation
 import GRDB
 import NostrCore
 import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Reads a row's columns in select order, turning anything unexpected into ``PylonStoreError``
 /// with the code `corrupt_data` (never a trap: the file may have been edited by hand).

@@ -1,6 +1,11 @@
-import Foundation
 import NostrCore
 import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// How the store writes values into JSON (journal data, JSON columns) and reads JSON columns back,
 /// so that each entry reads as its list of members.

@@ -1,5 +1,4 @@
 import CoreMetrics
-public import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -8,6 +7,12 @@ import NostrCore
 import PylonAsync
 import PylonBasics
 import Synchronization
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// The live state of one relay connection, as `status` shows it (SPEC §12).
 public enum RelayState: String, Sendable, Codable {

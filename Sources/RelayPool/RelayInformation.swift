@@ -1,10 +1,15 @@
 import AsyncHTTPClient
-import Foundation
 import NIOCore
 import NIOHTTP1
 import NostrCore
 import PylonAsync
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The limits a relay publishes in its NIP-11 information document that change what we send.
 public struct RelayLimits: Sendable, Hashable {

@@ -1,4 +1,3 @@
-import Foundation
 import CoreMetrics
 public import Logging
 public import NIOCore
@@ -6,6 +5,12 @@ public import NostrCore
 import PylonAsync
 public import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The shared relay pool (a ServiceLifecycle `Service`).
 ///

@@ -1,4 +1,3 @@
-import Foundation
 import PylonBasics
 #if canImport(Glibc)
     import Glibc
@@ -10,6 +9,12 @@ import NIOSSL
 import NIOWebSocket
 import NostrCore
 import PylonAsync
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// How a relay's connection ended when it ended cleanly: the relay's close frame, if it sent one.
 struct RelayClose: Sendable, CustomStringConvertible {

@@ -1,7 +1,12 @@
 internal import Crypto
 internal import CryptoExtras
-internal import Foundation
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
 
 /// NIP-04 encrypted content (deprecated, still used by NIP-90 encrypted job requests and older
 /// NIP-47 wallets): `base64(AES-256-CBC(key = shared x, iv, PKCS7(plaintext))) + "?iv=" + base64(iv)`.

@@ -1,7 +1,12 @@
 internal import Crypto
 internal import CryptoExtras
-internal import Foundation
 public import PylonBasics
+
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
 
 /// The long-term symmetric key between two Nostr keys (NIP-44 v2): `HKDF-extract(SHA-256,
 /// IKM = shared x, salt = "nip44-v2")`. It is the same from either side, `conv(a, B) == conv(b, A)`.
