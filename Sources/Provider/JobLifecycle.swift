@@ -107,8 +107,6 @@ struct JobTable: Sendable {
 
     func entry(_ id: String) -> Entry? { entries[id] }
 
-    func phase(_ id: String) -> JobPhase? { entries[id]?.phase }
-
     /// Takes in an admitted job (or, after a restart, one the store holds open, in the phase it
     /// resumes in). False when the table already has it.
     mutating func insert(_ request: JobRequest, phase: JobPhase = .admitted) -> Bool {

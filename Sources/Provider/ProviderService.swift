@@ -341,9 +341,6 @@ public final class ProviderService: Service, Sendable {
         }
     }
 
-    /// How many jobs are between admission and their final phase.
-    public var openJobs: Int { jobs.withLock { $0.count } }
-
     // MARK: Dispatch
 
     /// Runs jobs as slots free up until the scheduler closes; then gives running jobs a grace
