@@ -115,22 +115,33 @@ extension ProviderService {
         logger.debug("payment asked", metadata: ["job.id": "\(request.id)", "payment.hash": "\(invoice.paymentHash.hex)"])
     }
 
+    /// Reads the wallet's notifications in this task, on the daemon's loop, until the wallet stops
+    /// or the graceful shutdown begins. (`cancelOnGracefulShutdown()` would read them in a task of
+    /// the shared pool: two thread hops, and their wake-ups, for every notification.)
     private func followNotifications(_ wallet: WalletClient) async {
-        for await notification in wallet.notifications().cancelOnGracefulShutdown() where notification.type == "payment_received" {
-            let hash = notification.transaction.paymentHash
-            guard let invoice = jobs.withLock({ $0.awaiting(paymentHash: hash)?.payment?.invoice }) else {
-                unmatched(notification)
-                continue
+        let notifications = wallet.notifications()
+        await cancelWhenGracefulShutdown {
+            for await notification in notifications where notification.type == "payment_received" {
+                await self.received(notification, wallet: wallet)
             }
-            // The notification comes from the wallet's own key, encrypted to ours: as good as its
-            // answer to a lookup when it says that this invoice is settled in full. Anything less
-            // (a partial amount, no state) is a hint, and the wallet's record decides.
-            let transaction = notification.transaction
-            if transaction.state == .settled, transaction.amountMsats >= (invoice.amountMsats ?? .max) {
-                settle(hash, amountMsats: transaction.amountMsats)
-            } else {
-                await check(hash, wallet: wallet)
-            }
+        }
+    }
+
+    /// A `payment_received` notification: settles the invoice it names, or asks the wallet.
+    func received(_ notification: WalletNotification, wallet: WalletClient) async {
+        let hash = notification.transaction.paymentHash
+        guard let invoice = jobs.withLock({ $0.awaiting(paymentHash: hash)?.payment?.invoice }) else {
+            unmatched(notification)
+            return
+        }
+        // The notification comes from the wallet's own key, encrypted to ours: as good as its
+        // answer to a lookup when it says that this invoice is settled in full. Anything less
+        // (a partial amount, no state) is a hint, and the wallet's record decides.
+        let transaction = notification.transaction
+        if transaction.state == .settled, transaction.amountMsats >= (invoice.amountMsats ?? .max) {
+            settle(hash, amountMsats: transaction.amountMsats)
+        } else {
+            await check(hash, wallet: wallet)
         }
     }
 
