@@ -41,8 +41,10 @@ public final class WalletClient: Service, Sendable {
     public let uri: WalletConnectURI
     public let configuration: Configuration
     let pool: RelayPool
+    /// The URI's client key pair, derived once: it signs every request.
+    let clientKeys: Keypair
     let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// Fulfilled once a relay has answered the subscription (EOSE): answers are not missed after.
     private let subscribed = Promise<Void>()
 
@@ -54,6 +56,14 @@ public final class WalletClient: Service, Sendable {
         var listeners = Registrations<AsyncStream<WalletNotification>.Continuation>()
         /// Notifications already passed on (a wallet may send the NIP-44 and the NIP-04 copy).
         var seenNotifications = BoundedSet(capacity: 1024)
+        /// The keys shared with the wallet, derived once: every request, answer and notification
+        /// is encrypted with them. One peer, so one entry.
+        var sharedKeys: SharedKeysCache
+        /// The event kinds the subscription asks for.
+        var listening: Set<Kind> = []
+        var subscription: PoolSubscription?
+        /// Set by the graceful shutdown: no subscription opens after it.
+        var unsubscribed = false
     }
 
     /// `eventLoopGroup`: where the wallet's relay connections live (NIO's shared group by default);
@@ -65,32 +75,66 @@ public final class WalletClient: Service, Sendable {
         self.uri = uri
         self.configuration = configuration
         self.logger = logger
+        clientKeys = uri.clientKeys
+        state = Mutex(State(sharedKeys: SharedKeysCache(secretKey: uri.secret, capacity: 1)))
         let relays = uri.relays.compactMap { try? RelayURL($0) }
         var poolConfiguration = RelayPool.Configuration(relays: relays)
         poolConfiguration.connectTimeout = configuration.connectTimeout
-        self.pool = RelayPool(configuration: poolConfiguration, keypair: uri.clientKeys, logger: logger, eventLoopGroup: eventLoopGroup)
+        self.pool = RelayPool(configuration: poolConfiguration, keypair: clientKeys, logger: logger, eventLoopGroup: eventLoopGroup)
     }
 
     /// Runs the relay pool and the subscription until graceful shutdown or cancellation; then
     /// every request still waiting fails with `shutdown`.
     public func run() async throws {
-        let client = uri.clientKeys.publicKey.hex
-        let filter = Filter(
-            authors: [uri.walletPubkey], kinds: [NIP47.responseKind, NIP47.notificationKind, NIP47.legacyNotificationKind],
-            tags: ["p": [client]], since: Int64(Date().timeIntervalSince1970) - 60)
-        let subscription = pool.subscribe([filter])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { try? await self.pool.run() }
-                group.addTask {
-                    for await item in subscription.events { self.handle(item) }
-                }
+                group.addTask { await self.listen() }
             }
         } onGracefulShutdown: {
-            subscription.close()
+            self.closeSubscription()
         }
-        subscription.close()
+        closeSubscription()
         stop()
+    }
+
+    /// Reads the wallet's info event, then subscribes to its answers and its notifications, in the
+    /// scheme it is read in (``listenedKinds(_:)``), for as long as the client runs.
+    private func listen() async {
+        // Not reachable or no info event: both notification kinds (as before the info is known).
+        let info = try? await self.info()
+        let kinds = Self.listenedKinds(info)
+        let filter = Filter(
+            authors: [uri.walletPubkey], kinds: kinds, tags: ["p": [clientKeys.publicKey.hex]], since: Int64(Date().timeIntervalSince1970) - 60)
+        let subscription = pool.subscribe([filter])
+        let open = state.withLock { state -> Bool in
+            guard !state.unsubscribed, state.subscription == nil else { return false }
+            state.subscription = subscription
+            state.listening = kinds
+            return true
+        }
+        guard open else {
+            subscription.close()
+            return
+        }
+        for await item in subscription.events { handle(item) }
+    }
+
+    /// The kinds the client subscribes to: the answers (23195), and the notifications in one
+    /// scheme. A wallet that speaks NIP-44 sends each notification twice, as kind 23197 and as
+    /// kind 23196 in NIP-04 for older clients: the relay sends only the copy that is read, rather
+    /// than one that would cost a read, a parse and a signature check to be dropped. A wallet
+    /// whose info is not known yet gets both kinds.
+    static func listenedKinds(_ info: WalletInfo?) -> Set<Kind> {
+        guard let info else { return [NIP47.responseKind, NIP47.notificationKind, NIP47.legacyNotificationKind] }
+        return [NIP47.responseKind, info.encryptions.contains(.nip44) ? NIP47.notificationKind : NIP47.legacyNotificationKind]
+    }
+
+    private func closeSubscription() {
+        state.withLock { state in
+            state.unsubscribed = true
+            return state.subscription
+        }?.close()
     }
 
     /// Fails the waiting requests and ends the notification streams.
@@ -113,7 +157,9 @@ public final class WalletClient: Service, Sendable {
         case .event(let event, _):
             if event.kind == NIP47.responseKind {
                 handleResponse(event)
-            } else if event.kind == NIP47.legacyNotificationKind, state.withLock({ $0.info?.value?.encryptions.contains(.nip44) ?? false }) {
+            } else if event.kind == NIP47.legacyNotificationKind,
+                state.withLock({ $0.listening.contains(NIP47.notificationKind) && $0.info?.value?.encryptions.contains(.nip44) ?? false })
+            {
                 // A wallet that speaks NIP-44 sends each notification as kind 23197 too (NIP-47):
                 // the NIP-04 copy for older clients is not decrypted a second time.
                 return
@@ -124,7 +170,9 @@ public final class WalletClient: Service, Sendable {
     }
 
     private func handleResponse(_ event: Event) {
-        guard let response = read(event, as: "response", { (event, uri) throws(NostrError) in try WalletResponse(event: event, uri: uri) }) else {
+        let shared = sharedKeys()
+        guard let response = read(event, as: "response", { (event, uri) throws(NostrError) in try WalletResponse(event: event, uri: uri, shared: shared) })
+        else {
             return
         }
         guard let promise = state.withLock({ $0.waiting[response.requestID] }) else {
@@ -135,7 +183,11 @@ public final class WalletClient: Service, Sendable {
     }
 
     private func handleNotification(_ event: Event) {
-        guard let notification = read(event, as: "notification", { (event, uri) throws(NostrError) in try WalletNotification(event: event, uri: uri) }) else {
+        let shared = sharedKeys()
+        guard
+            let notification = read(
+                event, as: "notification", { (event, uri) throws(NostrError) in try WalletNotification(event: event, uri: uri, shared: shared) })
+        else {
             return
         }
         let key = "\(notification.type):\(notification.transaction.paymentHash)"
@@ -145,6 +197,18 @@ public final class WalletClient: Service, Sendable {
         }
         for listener in listeners { listener.yield(notification) }
     }
+
+    /// The keys shared with the wallet, derived the first time; nil when the wallet's key is not on
+    /// the curve (then each message tries again, and fails with the reason).
+    private func sharedKeys() -> SharedKeys? {
+        try? state.withLock { state throws(NostrError) in try state.sharedKeys.keys(with: uri.walletPubkey) }
+    }
+
+    /// How many times the shared keys were derived (once, while the client lives).
+    var sharedKeysDerived: Int { state.withLock { $0.sharedKeys.derived } }
+
+    /// The event kinds the subscription asks for (empty before it is open).
+    var listenedKinds: Set<Kind> { state.withLock { $0.listening } }
 
     /// Decodes a wallet event; one that does not decode is logged and dropped.
     private func read<Value>(_ event: Event, as what: String, _ decode: (Event, WalletConnectURI) throws(NostrError) -> Value) -> Value? {
@@ -218,7 +282,8 @@ public final class WalletClient: Service, Sendable {
         let event: Event
         do {
             event = try request.event(
-                to: uri, encryption: info?.preferredEncryption ?? .nip04, now: now, expiration: now + max(timeout.components.seconds, 1) + 5)
+                to: uri, encryption: info?.preferredEncryption ?? .nip04, now: now, expiration: now + max(timeout.components.seconds, 1) + 5,
+                client: clientKeys, shared: sharedKeys())
         } catch {
             throw PaymentsError(.other, "cannot encrypt the request to the wallet: \(error.message)")
         }

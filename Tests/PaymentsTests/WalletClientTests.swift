@@ -1,11 +1,12 @@
 import Foundation
 import Logging
 import NostrCore
-import Payments
 import PylonBasics
 import PylonTestSupport
 import ServiceLifecycle
 import Testing
+
+@testable import Payments
 
 /// The NIP-47 client against a real wallet service (`nwc_wallet.py` on `nostr-sdk`) over a real
 /// relay (rust-nostr's), in each encryption the service may speak.
@@ -95,7 +96,21 @@ struct WalletClientTests {
             #expect("\(schemes)".contains(encryption == "nip04" ? "nip04" : "nip44"), "\(counts)")
             let history = try await rig.buyer.listTransactions()
             #expect(history.contains { $0.paymentHash == transaction.paymentHash && $0.direction == .outgoing })
+            // Every request, answer and notification used the keys shared with the wallet, derived once.
+            #expect(rig.provider.sharedKeysDerived == 1 && rig.buyer.sharedKeysDerived == 1)
+            // The subscription asks for the notifications in the one scheme they are read in.
+            let notified = encryption == "nip04" ? NIP47.legacyNotificationKind : NIP47.notificationKind
+            #expect(rig.provider.listenedKinds == [NIP47.responseKind, notified])
         }
+    }
+
+    @Test("the subscription's kinds: answers, and the notifications of the scheme read (both before the info is known)")
+    func listenedKinds() {
+        let both = WalletInfo(methodNames: ["make_invoice"], encryptions: [.nip44, .nip04], notifications: ["payment_received"])
+        let legacy = WalletInfo(methodNames: ["make_invoice"], encryptions: [.nip04], notifications: ["payment_received"])
+        #expect(WalletClient.listenedKinds(both) == [NIP47.responseKind, NIP47.notificationKind])
+        #expect(WalletClient.listenedKinds(legacy) == [NIP47.responseKind, NIP47.legacyNotificationKind])
+        #expect(WalletClient.listenedKinds(nil) == [NIP47.responseKind, NIP47.notificationKind, NIP47.legacyNotificationKind])
     }
 
     @Test("every NIP-47 error code reaches the caller as its own code with a sentence, never the secret")

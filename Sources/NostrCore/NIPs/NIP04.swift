@@ -28,7 +28,11 @@ public enum NIP04 {
     public static func encrypt(
         _ plaintext: String, secretKey: SecretKey, publicKey: PublicKey, iv: [UInt8]? = nil
     ) throws(NostrError) -> String {
-        let shared = try ECDH.sharedX(secretKey: secretKey, publicKey: publicKey)
+        try encrypt(plaintext, sharedX: try ECDH.sharedX(secretKey: secretKey, publicKey: publicKey), iv: iv)
+    }
+
+    /// Encrypts `plaintext` under the ECDH x coordinate shared with the peer (see ``SharedKeys``).
+    static func encrypt(_ plaintext: String, sharedX shared: Bytes32, iv: [UInt8]? = nil) throws(NostrError) -> String {
         let iv = iv ?? SecureRandom.bytes(16)
         guard iv.count == 16 else {
             throw NostrError(.encryptionFailed, "a NIP-04 IV is 16 bytes, got \(iv.count)")
@@ -49,6 +53,16 @@ public enum NIP04 {
     /// ``NostrError/Code/decryptionFailed``; an invalid public key throws
     /// ``NostrError/Code/invalidKey``.
     public static func decrypt(_ content: String, secretKey: SecretKey, publicKey: PublicKey) throws(NostrError) -> String {
+        try decrypt(content) { () throws(NostrError) in try ECDH.sharedX(secretKey: secretKey, publicKey: publicKey) }
+    }
+
+    /// Decrypts under the ECDH x coordinate shared with the peer (see ``SharedKeys``).
+    static func decrypt(_ content: String, sharedX shared: Bytes32) throws(NostrError) -> String {
+        try decrypt(content) { () throws(NostrError) in shared }
+    }
+
+    /// `sharedX` is asked for only once the content is well-formed: a malformed message costs no ECDH.
+    private static func decrypt(_ content: String, sharedX: () throws(NostrError) -> Bytes32) throws(NostrError) -> String {
         let bytes = Array(content.utf8)
         guard bytes.count <= maxContentLength else {
             throw NostrError(.decryptionFailed, "the NIP-04 content is too long (\(bytes.count) characters)")
@@ -67,7 +81,7 @@ public enum NIP04 {
         guard !ciphertext.isEmpty, ciphertext.count % 16 == 0 else {
             throw NostrError(.decryptionFailed, "the NIP-04 ciphertext is not a whole number of AES blocks")
         }
-        let shared = try ECDH.sharedX(secretKey: secretKey, publicKey: publicKey)
+        let shared = try sharedX()
         let undecryptable = NostrError(.decryptionFailed, "the NIP-04 content does not decrypt with this key")
         let plaintext: [UInt8]
         do {

@@ -67,7 +67,11 @@ public enum NIP44 {
     /// The conversation key between `secretKey` and `publicKey`. Throws ``NostrError/Code/invalidKey``
     /// when the public key is not on the curve.
     public static func conversationKey(secretKey: SecretKey, publicKey: PublicKey) throws(NostrError) -> ConversationKey {
-        let shared = try ECDH.sharedX(secretKey: secretKey, publicKey: publicKey)
+        conversationKey(sharedX: try ECDH.sharedX(secretKey: secretKey, publicKey: publicKey))
+    }
+
+    /// The conversation key from the ECDH x coordinate the two keys share.
+    static func conversationKey(sharedX shared: Bytes32) -> ConversationKey {
         let prk = shared.withUnsafeBytes { raw in
             HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: raw), salt: Array("nip44-v2".utf8))
         }

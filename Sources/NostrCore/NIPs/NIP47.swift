@@ -88,6 +88,12 @@ public struct WalletConnectURI: Sendable, Equatable, CustomStringConvertible {
 
     /// The client's key pair: signs requests, decrypts answers.
     public var clientKeys: Keypair { Keypair(secret) }
+
+    /// `kept` when it is what this URI's client shares with the wallet, else those keys derived now.
+    func sharedKeys(_ kept: SharedKeys?) throws(NostrError) -> SharedKeys {
+        if let kept, kept.peer == walletPubkey { return kept }
+        return try SharedKeys(secretKey: secret, peer: walletPubkey)
+    }
 }
 
 /// What a wallet service says it can do (its kind 13194 event).
@@ -181,11 +187,16 @@ public struct WalletRequest: Sendable, Equatable {
     }
 
     /// The kind 23194 event: content encrypted to the wallet with `encryption` (named in an
-    /// `encryption` tag when it is NIP-44), `p` the wallet, `expiration` when given.
-    public func event(to uri: WalletConnectURI, encryption: EncryptionScheme, now: Int64, expiration: Int64? = nil) throws(NostrError) -> Event {
-        let keys = uri.clientKeys
+    /// `encryption` tag when it is NIP-44), `p` the wallet, `expiration` when given. `client` and
+    /// `shared`: the URI's client key pair and the keys it shares with the wallet, if the caller
+    /// keeps them (else derived now).
+    public func event(
+        to uri: WalletConnectURI, encryption: EncryptionScheme, now: Int64, expiration: Int64? = nil, client: Keypair? = nil,
+        shared: SharedKeys? = nil
+    ) throws(NostrError) -> Event {
+        let keys = client.flatMap { $0.secretKey == uri.secret ? $0 : nil } ?? uri.clientKeys
         let plaintext = JSON.object([.init("method", .string(method.rawValue)), .init("params", params)]).serialized
-        let content = try encryption.encrypt(plaintext, secretKey: keys.secretKey, peer: uri.walletPubkey)
+        let content = try uri.sharedKeys(shared).encrypt(plaintext, scheme: encryption)
         var tags: [Tag] = [["p", uri.walletPubkey.hex]]
         if encryption == .nip44 { tags.append(["encryption", "nip44_v2"]) }
         if let expiration { tags.append(["expiration", String(expiration)]) }
@@ -202,14 +213,14 @@ public struct WalletResponse: Sendable, Equatable {
     public var error: WalletError?
 
     /// Reads a kind 23195 event addressed to `uri`'s client; the scheme is the request's, found by
-    /// the content's shape.
-    public init(event: Event, uri: WalletConnectURI) throws(NostrError) {
+    /// the content's shape. `shared`: as in ``WalletRequest/event(to:encryption:now:expiration:client:shared:)``.
+    public init(event: Event, uri: WalletConnectURI, shared: SharedKeys? = nil) throws(NostrError) {
         guard event.kind == NIP47.responseKind else { throw NostrError(.invalidField, "a wallet response is kind 23195, not \(event.kind)") }
         guard event.pubkey == uri.walletPubkey else { throw NostrError(.invalidField, "the response is not from the connected wallet") }
         guard let reference = event.tags.first(named: "e")?.value, let requestID = try? EventID(hex: reference) else {
             throw NostrError(.invalidField, "the wallet response names no request (e tag)")
         }
-        let plaintext = try EncryptionScheme.detect(event.content).decrypt(event.content, secretKey: uri.secret, peer: uri.walletPubkey)
+        let plaintext = try uri.sharedKeys(shared).decrypt(event.content, scheme: EncryptionScheme.detect(event.content))
         let json = try JSON.parseNostr(plaintext)
         guard case .object = json else { throw NostrError(.invalidJSON, "the wallet response is not a JSON object") }
         self.requestID = requestID
@@ -307,14 +318,15 @@ public struct WalletNotification: Sendable, Equatable {
     public var type: String
     public var transaction: WalletTransaction
 
-    /// Reads a kind 23197 (NIP-44) or 23196 (NIP-04) event addressed to `uri`'s client.
-    public init(event: Event, uri: WalletConnectURI) throws(NostrError) {
+    /// Reads a kind 23197 (NIP-44) or 23196 (NIP-04) event addressed to `uri`'s client. `shared`:
+    /// as in ``WalletRequest/event(to:encryption:now:expiration:client:shared:)``.
+    public init(event: Event, uri: WalletConnectURI, shared: SharedKeys? = nil) throws(NostrError) {
         guard event.kind == NIP47.notificationKind || event.kind == NIP47.legacyNotificationKind else {
             throw NostrError(.invalidField, "a wallet notification is kind 23197 or 23196, not \(event.kind)")
         }
         guard event.pubkey == uri.walletPubkey else { throw NostrError(.invalidField, "the notification is not from the connected wallet") }
         let scheme: EncryptionScheme = event.kind == NIP47.legacyNotificationKind ? .nip04 : .nip44
-        let plaintext = try scheme.decrypt(event.content, secretKey: uri.secret, peer: uri.walletPubkey)
+        let plaintext = try uri.sharedKeys(shared).decrypt(event.content, scheme: scheme)
         let json = try JSON.parseNostr(plaintext)
         guard let type = json["notification_type"]?.stringValue, let body = json["notification"] else {
             throw NostrError(.invalidField, "the wallet notification has no notification_type or notification")
