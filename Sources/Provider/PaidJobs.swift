@@ -1,3 +1,4 @@
+import Backends
 import CoreMetrics
 import Logging
 import NostrCore
@@ -202,22 +203,49 @@ extension ProviderService {
     }
 
     /// The wallet confirmed the payment: the earning and `payment.received` (and the job back to
-    /// `queued`) in one transaction, then the job runs, ahead of free ones.
+    /// `queued`) in one transaction, then the job runs, ahead of free ones. A job paid while a
+    /// slot is free starts at once, and the payment's transaction records its start too, as a
+    /// free job's admission does: one write instead of two.
     func settle(_ hash: String, amountMsats: Int64) {
         guard let request = jobs.withLock({ $0.awaiting(paymentHash: hash)?.request }) else { return }
+        var route: BackendRoute?
+        var reservation: SlotReservation?
+        if !isStopping, let found = try? backends.route(model: ((try? request.parameters()) ?? JobParameters()).model) {
+            reservation = scheduler.reserveSlot()
+            if reservation != nil { route = found }
+        }
         var released = false
         let paid = advance(request.id, to: .paid) {
-            let record = try store.settleInvoice(paymentHash: hash, amountMsats: amountMsats)
+            let start = route.map { JobStart(model: $0.model, backend: $0.backendName) }
+            let record = try store.settleInvoice(paymentHash: hash, amountMsats: amountMsats, startingOn: start)
             released = record.data["job_status"]?.stringValue == JobStatus.queued.rawValue
         }
-        guard paid != nil else { return }
-        guard released else {
-            logger.warning("a payment did not release its job", metadata: ["job.id": "\(request.id)", "payment.hash": "\(hash)"])
+        guard paid != nil, released else {
+            if let reservation = reservation.take() { scheduler.release(reservation) }
+            if paid != nil {
+                logger.warning("a payment did not release its job", metadata: ["job.id": "\(request.id)", "payment.hash": "\(hash)"])
+            }
             return
         }
         metrics.invoicesSettled.increment()
         metrics.earnings.increment(by: amountMsats)
         logger.info("job paid", metadata: ["job.id": "\(request.id)", "payment.msats": "\(amountMsats)"])
+        if let route, let reservation = reservation.take() {
+            // Recorded as started: paid → queued → running, and it takes the slot kept for it.
+            let id = request.id.hex
+            let started = jobs.withLock { jobs in
+                if case .failure = jobs.move(id, to: .queued) { return false }
+                if case .failure = jobs.move(id, to: .running, route: route) { return false }
+                return true
+            }
+            guard started else {
+                scheduler.release(reservation)
+                return
+            }
+            scheduler.enqueue(Self.scheduledItem(request, priority: amountMsats), reservation: reservation)
+            metrics.observe(scheduler)
+            return
+        }
         // The payment's transaction queued the job in the store; a stop now leaves it for the next start.
         guard !isStopping, advance(request.id, to: .queued) != nil else { return }
         schedule(request, priority: amountMsats)

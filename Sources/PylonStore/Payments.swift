@@ -49,9 +49,19 @@ extension PylonStore {
     /// counts) → `settled`, with the earning and `payment.received`; a job waiting for it becomes
     /// `queued`. `amountMsats` is what arrived when the wallet says, else the invoice's amount.
     /// Settling twice is `invalid_transition`.
+    ///
+    /// `startingOn`: the job has a slot now; when the payment releases it (`job_status` `queued`
+    /// in the returned record), it also starts, `running` with its `job.started`, in the same
+    /// transaction, as ``admit(_:startingOn:)`` starts a free job. A job the payment does not
+    /// release is not started.
     @discardableResult
-    public func settleInvoice(paymentHash: String, amountMsats: Int64? = nil) throws(PylonStoreError) -> JournalRecord {
+    public func settleInvoice(paymentHash: String, amountMsats: Int64? = nil, startingOn start: JobStart? = nil) throws(PylonStoreError)
+        -> JournalRecord
+    {
         try Self.validatePaymentHash(paymentHash)
+        if let start, start.model.isEmpty || start.backend.isEmpty {
+            throw PylonStoreError(.invalidArgument, "settling invoice \(paymentHash): starting its job needs a model and a backend")
+        }
         return try write("settle invoice \(paymentHash)") { tx in
             guard let invoice = try Self.invoice(tx.db, paymentHash) else {
                 throw PylonStoreError(.notFound, "cannot settle invoice \(paymentHash): no such invoice")
@@ -63,7 +73,15 @@ extension PylonStore {
             let earning = NewEarning(
                 amountMsats: amountMsats ?? invoice.amountMsats, source: invoice.jobID == nil ? .other : .job,
                 paymentHash: paymentHash, jobID: invoice.jobID)
-            return try Self.recordPayment(tx, earning, invoice: true)
+            let record = try Self.recordPayment(tx, earning, invoice: true)
+            guard let start, let jobID = invoice.jobID?.hex, record.data["job_status"]?.stringValue == JobStatus.queued.rawValue else {
+                return record
+            }
+            try tx.execute(
+                "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ? AND status = 'queued'",
+                [start.model, start.backend, tx.nowText, jobID])
+            _ = try tx.journal(.jobStarted, Self.started(jobID, start))
+            return record
         }
     }
 

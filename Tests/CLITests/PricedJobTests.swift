@@ -103,6 +103,26 @@ struct PricedJobTests {
         #expect(((requests["methods"] as? [String: Any])?["lookup_invoice"] as? Int ?? 0) >= 1, "\(requests)")
     }
 
+    @Test("a payment notification settles its job without a lookup, and a free slot starts the job in the payment's own transaction")
+    func notifiedPayment() async throws {
+        let priced = try await start()
+        defer { priced.walletRelay.stop() }
+        let rig = priced.rig
+        // Every lookup fails: only the wallet's notification can tell the provider of the payment.
+        _ = try priced.wallet.command(["cmd": "fail", "method": "lookup_invoice", "code": "INTERNAL", "times": 1000])
+        let id = try await rig.customer.request(inputs: [["notify me", "text"]], provider: rig.provider, bid: 21_000)
+        let (_, bolt11) = try await awaitInvoice(priced, for: id)
+        _ = try priced.wallet.command(["cmd": "settle", "payment_hash": try BOLT11Invoice(bolt11).paymentHash.hex])
+        #expect(await rig.customer.awaitResult(for: id, timeout: .seconds(20)) != nil, "\(rig.customer.messages(for: id))")
+        #expect(try rig.metric("pylon_invoices_total", label: #"state="settled""#) == 1)
+        // payment.received and job.started are one write: adjacent in the journal, with one time.
+        let journal = try rig.journal().filter { ($0["data"] as? [String: Any]).map { $0["job_id"] as? String == id || $0["id"] as? String == id } ?? false }
+        let paid = try #require(journal.firstIndex { $0["kind"] as? String == "payment.received" }, "\(journal)")
+        #expect(journal.count > paid + 1 && journal[paid + 1]["kind"] as? String == "job.started", "\(journal)")
+        #expect(journal.count > paid + 1 && journal[paid + 1]["seq"] as? Int == (journal[paid]["seq"] as? Int).map { $0 + 1 })
+        #expect(journal.count > paid + 1 && journal[paid + 1]["time"] as? String == journal[paid]["time"] as? String)
+    }
+
     @Test("an invoice left unpaid closes the job with an error; nothing runs; a bid below the price is refused")
     func unpaidAndLowBid() async throws {
         let priced = try await start(expiry: 3)

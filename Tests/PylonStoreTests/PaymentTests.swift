@@ -45,6 +45,50 @@ struct PaymentTests {
         #expect(try store.statistics().earningsMsats == 2000)
     }
 
+    @Test("a payment that releases its job can start it in the same transaction, as a free job's admission does")
+    func settleAndStart() throws {
+        // Given a priced job with its invoice, on a store whose clock counts its transactions
+        let clock = TestClock()
+        let transactions = Counter()
+        let home = try TestHome()
+        let store = try PylonStore.open(path: home.file("pylon.db").path(percentEncoded: false)) {
+            transactions.increment()
+            return clock.now
+        }
+        let event = request()
+        try store.admit(newJob(event, price: 1000))
+        try store.createInvoice(NewInvoice(paymentHash: paymentHash(40), jobID: event.id, bolt11: "lnbc1", amountMsats: 1000))
+        let before = (transactions: transactions.value, seq: try store.lastSeq())
+        // When it is paid while a slot is free
+        let paid = try store.settleInvoice(paymentHash: paymentHash(40), startingOn: JobStart(model: "m", backend: "b"))
+        // Then one transaction recorded the payment and the start, each with its journal entry
+        #expect(transactions.value == before.transactions + 1)
+        #expect(paid.kind == "payment.received" && paid.data["job_status"] == .string("queued"))
+        let entries = try store.journal(since: before.seq)
+        #expect(entries.map(\.kind) == ["payment.received", "job.started"])
+        #expect(entries.last?.data["model"] == .string("m") && entries.last?.data["backend"] == .string("b"))
+        let job = try #require(try store.job(id: event.id))
+        #expect(job.status == .running && job.model == "m" && job.backend == "b" && job.startedAt == clock.now)
+        #expect(try store.earnings(jobID: event.id).map(\.amountMsats) == [1000])
+        // And the journal alone rebuilds the same state
+        #expect(try JournalReplay.rebuild(from: try store.journal()) == store.snapshot())
+
+        // A payment that does not cover the price releases nothing, so nothing starts
+        let partial = request("partial")
+        try store.admit(newJob(partial, price: 3000))
+        try store.createInvoice(NewInvoice(paymentHash: paymentHash(41), jobID: partial.id, bolt11: "lnbc3", amountMsats: 3000))
+        let short = try store.settleInvoice(paymentHash: paymentHash(41), amountMsats: 1000, startingOn: JobStart(model: "m", backend: "b"))
+        #expect(short.data["job_status"] == .null)
+        #expect(try store.job(id: partial.id)?.status == .awaitingPayment)
+        #expect(try store.journal(since: short.seq).isEmpty)
+        // A start needs its model and backend, and is refused before anything is written
+        let third = request("third")
+        try store.admit(newJob(third, price: 1000))
+        try store.createInvoice(NewInvoice(paymentHash: paymentHash(42), jobID: third.id, bolt11: "lnbc1", amountMsats: 1000))
+        #expect(storeError { try store.settleInvoice(paymentHash: paymentHash(42), startingOn: JobStart(model: "", backend: "b")) }?.code == .invalidArgument)
+        #expect(try store.invoice(paymentHash: paymentHash(42))?.state == .pending)
+    }
+
     @Test("settling twice is refused: nobody pays twice")
     func settleTwice() throws {
         let store = try Fixture().store
