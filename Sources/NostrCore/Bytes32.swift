@@ -120,6 +120,7 @@ public enum Hex {
     }
 
     /// True when the text is exactly `length` lowercase hex characters (NIP-01 wire form).
+    @inlinable
     public static func isLowercase(_ text: some StringProtocol, length: Int) -> Bool {
         let utf8 = text.utf8
         guard utf8.count == length else { return false }

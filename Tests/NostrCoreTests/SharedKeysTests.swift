@@ -54,6 +54,15 @@ struct SharedKeysTests {
         #expect(SharedKeysCache(secretKey: alice.secretKey, capacity: 0).capacity == 1)
     }
 
+    @Test("a payload's scheme by its shape: NIP-04's ?iv= anywhere, else NIP-44")
+    func detectScheme() throws {
+        let keys = try SharedKeys(secretKey: alice.secretKey, peer: bob.publicKey)
+        #expect(EncryptionScheme.detect(try keys.encrypt("hello", scheme: .nip04)) == .nip04)
+        #expect(EncryptionScheme.detect(try keys.encrypt(String(repeating: "x", count: 5000), scheme: .nip44)) == .nip44)
+        for text in ["?iv=", "?iv=abc", "abc?iv=", "a?i?iv=b", "é?iv=é"] { #expect(EncryptionScheme.detect(text) == .nip04, "\(text)") }
+        for text in ["", "?iv", "iv=", "?i v=", "?IV=", "\0?iv", "?iv\0="] { #expect(EncryptionScheme.detect(text) == .nip44, "\(text)") }
+    }
+
     @Test("a peer key off the curve is an error, and is not kept")
     func invalidPeer() throws {
         var cache = SharedKeysCache(secretKey: alice.secretKey, capacity: 4)

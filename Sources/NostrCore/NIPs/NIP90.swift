@@ -19,9 +19,17 @@ public enum EncryptionScheme: String, Sendable, Hashable {
     case nip04
     case nip44
 
-    /// By shape: NIP-04 content carries `?iv=`; anything else is taken for NIP-44 v2.
+    /// By shape: NIP-04 content carries `?iv=`; anything else is taken for NIP-44 v2. (Searched in
+    /// the UTF-8 bytes: `String.contains` is a generic search, slow over a payload of kilobytes.)
     public static func detect(_ content: String) -> EncryptionScheme {
-        content.contains("?iv=") ? .nip04 : .nip44
+        let marker: [UInt8] = Array("?iv=".utf8)
+        var window: UInt32 = 0
+        let wanted = marker.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        for byte in content.utf8 {
+            window = window << 8 | UInt32(byte)
+            if window == wanted { return .nip04 }
+        }
+        return .nip44
     }
 
     public func decrypt(_ content: String, secretKey: SecretKey, peer: PublicKey) throws(NostrError) -> String {
