@@ -29,13 +29,15 @@ extension PylonStore {
             if let jobID = invoice.jobID {
                 _ = try Self.requireJob(tx, jobID.hex, to: "invoice", allowed: [.awaitingPayment])
             }
-            if try Self.invoiceState(tx.db, hash) != nil {
-                throw PylonStoreError(.duplicate, "invoice \(hash) was already recorded")
-            }
             let row = Invoice(
                 paymentHash: hash, jobID: invoice.jobID, bolt11: invoice.bolt11, amountMsats: invoice.amountMsats, state: .pending,
                 createdAt: tx.now, expiresAt: expiresAt, settledAt: nil)
-            try Self.insert(row, into: tx.db)
+            do {
+                try Self.insert(row, into: tx.db)
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+                // The payment hash is the key: the insert itself finds a second one.
+                throw PylonStoreError(.duplicate, "invoice \(hash) was already recorded", cause: error)
+            }
             return try tx.journal(
                 JournalKind.invoiceCreated,
                 StoreJSON.object([
@@ -63,18 +65,26 @@ extension PylonStore {
             throw PylonStoreError(.invalidArgument, "settling invoice \(paymentHash): starting its job needs a model and a backend")
         }
         return try write("settle invoice \(paymentHash)") { tx in
-            guard let invoice = try Self.invoice(tx.db, paymentHash) else {
-                throw PylonStoreError(.notFound, "cannot settle invoice \(paymentHash): no such invoice")
+            // One statement settles it and reads what the earning needs; none when it is not there
+            // to settle, and then the reason is looked up.
+            let statement = try tx.db.cachedStatement(
+                sql: """
+                    UPDATE invoices SET state = 'settled', settled_at = ? WHERE payment_hash = ? AND state IN ('pending', 'expired')
+                    RETURNING amount_msats, job_id
+                    """)
+            guard let settled = try Row.fetchOne(statement, arguments: [tx.nowText, paymentHash]) else {
+                guard let state = try Self.invoiceState(tx.db, paymentHash) else {
+                    throw PylonStoreError(.notFound, "cannot settle invoice \(paymentHash): no such invoice")
+                }
+                throw PylonStoreError(.invalidTransition, "cannot settle invoice \(paymentHash): it is \(state.rawValue)")
             }
-            guard invoice.state == .pending || invoice.state == .expired else {
-                throw PylonStoreError(.invalidTransition, "cannot settle invoice \(paymentHash): it is \(invoice.state.rawValue)")
-            }
-            try tx.execute("UPDATE invoices SET state = 'settled', settled_at = ? WHERE payment_hash = ?", [tx.nowText, paymentHash])
+            var reader = RowReader(settled, table: "invoices")
+            let invoiceAmount = try reader.int64()
+            let jobID = try reader.optionalEventID()
             let earning = NewEarning(
-                amountMsats: amountMsats ?? invoice.amountMsats, source: invoice.jobID == nil ? .other : .job,
-                paymentHash: paymentHash, jobID: invoice.jobID)
+                amountMsats: amountMsats ?? invoiceAmount, source: jobID == nil ? .other : .job, paymentHash: paymentHash, jobID: jobID)
             let record = try Self.recordPayment(tx, earning, invoice: true)
-            guard let start, let jobID = invoice.jobID?.hex, record.data["job_status"]?.stringValue == JobStatus.queued.rawValue else {
+            guard let start, let jobID = jobID?.hex, record.data["job_status"]?.stringValue == JobStatus.queued.rawValue else {
                 return record
             }
             try tx.execute(
@@ -269,22 +279,24 @@ extension PylonStore {
         if let jobID = earning.jobID?.hex {
             job = try requireJob(tx, jobID, to: "pay for", allowed: Set(JobStatus.allCases))
         }
-        if let hash = earning.paymentHash,
-            try Bool.fetchOne(tx.db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM earnings WHERE payment_hash = ?)"), arguments: [hash])
-                == true
-        {
-            throw PylonStoreError(.duplicate, "payment \(hash) was already recorded; a payment counts once")
+        do {
+            try tx.execute(
+                "INSERT INTO earnings (job_id, amount_msats, source, payment_hash, received_at) VALUES (?, ?, ?, ?, ?)",
+                [earning.jobID?.hex, earning.amountMsats, earning.source.rawValue, earning.paymentHash, tx.nowText])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            // The payment hash is unique: the insert itself finds a second one.
+            throw PylonStoreError(.duplicate, "payment \(earning.paymentHash ?? "") was already recorded; a payment counts once", cause: error)
         }
-        try tx.execute(
-            "INSERT INTO earnings (job_id, amount_msats, source, payment_hash, received_at) VALUES (?, ?, ?, ?, ?)",
-            [earning.jobID?.hex, earning.amountMsats, earning.source.rawValue, earning.paymentHash, tx.nowText])
         let earningID = tx.db.lastInsertedRowID
         var released: JobStatus?
         if let jobID = earning.jobID?.hex, let job, job.status == .awaitingPayment {
+            // A payment that covers the price alone releases the job without adding up the others.
             let paid =
-                try Int64.fetchOne(
+                earning.amountMsats >= job.priceMsats
+                ? earning.amountMsats
+                : try Int64.fetchOne(
                     tx.db.cachedStatement(sql: "SELECT coalesce(sum(amount_msats), 0) FROM earnings WHERE job_id = ?"), arguments: [jobID])
-                ?? 0
+                    ?? 0
             if paid >= job.priceMsats {
                 try tx.execute("UPDATE jobs SET status = 'queued' WHERE id = ?", [jobID])
                 released = .queued
