@@ -102,7 +102,8 @@ public final class WalletClient: Service, Sendable {
     /// scheme it is read in (``listenedKinds(_:)``), for as long as the client runs.
     private func listen() async {
         // Not reachable or no info event: both notification kinds (as before the info is known).
-        let info = try? await self.info()
+        // A shutdown while the relays are still out of reach ends the wait.
+        let info = await cancelWhenGracefulShutdown { try? await self.info() }
         let kinds = Self.listenedKinds(info)
         let filter = Filter(
             authors: [uri.walletPubkey], kinds: kinds, tags: ["p": [clientKeys.publicKey.hex]], since: Int64(Date().timeIntervalSince1970) - 60)

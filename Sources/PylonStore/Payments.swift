@@ -65,32 +65,26 @@ extension PylonStore {
             throw PylonStoreError(.invalidArgument, "settling invoice \(paymentHash): starting its job needs a model and a backend")
         }
         return try write("settle invoice \(paymentHash)") { tx in
-            // One statement settles it and reads what the earning needs; none when it is not there
-            // to settle, and then the reason is looked up.
-            let statement = try tx.db.cachedStatement(
-                sql: """
-                    UPDATE invoices SET state = 'settled', settled_at = ? WHERE payment_hash = ? AND state IN ('pending', 'expired')
-                    RETURNING amount_msats, job_id
-                    """)
-            guard let settled = try Row.fetchOne(statement, arguments: [tx.nowText, paymentHash]) else {
-                guard let state = try Self.invoiceState(tx.db, paymentHash) else {
-                    throw PylonStoreError(.notFound, "cannot settle invoice \(paymentHash): no such invoice")
-                }
-                throw PylonStoreError(.invalidTransition, "cannot settle invoice \(paymentHash): it is \(state.rawValue)")
+            // What the earning needs, not the whole row (its times would be parsed for nothing).
+            // (Not UPDATE … RETURNING: SQLite buffers the returned rows in a temporary table.)
+            let statement = try tx.db.cachedStatement(sql: "SELECT state, amount_msats, job_id FROM invoices WHERE payment_hash = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [paymentHash]) else {
+                throw PylonStoreError(.notFound, "cannot settle invoice \(paymentHash): no such invoice")
             }
-            var reader = RowReader(settled, table: "invoices")
+            var reader = RowReader(row, table: "invoices")
+            let state = try reader.enumeration(InvoiceState.self)
             let invoiceAmount = try reader.int64()
             let jobID = try reader.optionalEventID()
+            guard state == .pending || state == .expired else {
+                throw PylonStoreError(.invalidTransition, "cannot settle invoice \(paymentHash): it is \(state.rawValue)")
+            }
+            try tx.execute("UPDATE invoices SET state = 'settled', settled_at = ? WHERE payment_hash = ?", [tx.nowText, paymentHash])
             let earning = NewEarning(
                 amountMsats: amountMsats ?? invoiceAmount, source: jobID == nil ? .other : .job, paymentHash: paymentHash, jobID: jobID)
-            let record = try Self.recordPayment(tx, earning, invoice: true)
-            guard let start, let jobID = jobID?.hex, record.data["job_status"]?.stringValue == JobStatus.queued.rawValue else {
-                return record
+            let record = try Self.recordPayment(tx, earning, invoice: true, startingOn: start)
+            if let start, let jobID = jobID?.hex, record.data["job_status"]?.stringValue == JobStatus.queued.rawValue {
+                _ = try tx.journal(.jobStarted, Self.started(jobID, start))
             }
-            try tx.execute(
-                "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ? AND status = 'queued'",
-                [start.model, start.backend, tx.nowText, jobID])
-            _ = try tx.journal(.jobStarted, Self.started(jobID, start))
             return record
         }
     }
@@ -266,8 +260,11 @@ extension PylonStore {
     // MARK: - Inside transactions
 
     /// Inserts an earning and appends `payment.received`; releases a job waiting for payment once
-    /// its payments cover the price.
-    static func recordPayment(_ tx: WriteContext, _ earning: NewEarning, invoice: Bool) throws -> JournalRecord {
+    /// its payments cover the price. `startingOn`: a released job is written as started too (its
+    /// `job.started` is the caller's to append, after `payment.received`).
+    static func recordPayment(_ tx: WriteContext, _ earning: NewEarning, invoice: Bool, startingOn start: JobStart? = nil) throws
+        -> JournalRecord
+    {
         guard earning.amountMsats > 0 else {
             throw PylonStoreError(.invalidArgument, "an earning needs a positive amount, got \(earning.amountMsats) msats")
         }
@@ -298,7 +295,14 @@ extension PylonStore {
                     tx.db.cachedStatement(sql: "SELECT coalesce(sum(amount_msats), 0) FROM earnings WHERE job_id = ?"), arguments: [jobID])
                     ?? 0
             if paid >= job.priceMsats {
-                try tx.execute("UPDATE jobs SET status = 'queued' WHERE id = ?", [jobID])
+                if let start {
+                    // Queued and started at once: one write of the row.
+                    try tx.execute(
+                        "UPDATE jobs SET status = 'running', model = ?, backend = ?, started_at = ? WHERE id = ?",
+                        [start.model, start.backend, tx.nowText, jobID])
+                } else {
+                    try tx.execute("UPDATE jobs SET status = 'queued' WHERE id = ?", [jobID])
+                }
                 released = .queued
             }
         }

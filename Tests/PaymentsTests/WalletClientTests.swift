@@ -104,6 +104,25 @@ struct WalletClientTests {
         }
     }
 
+    @Test("a client whose relays are out of reach stops at once on graceful shutdown, while it still waits for the wallet's info")
+    func shutdownWhileUnreachable() async throws {
+        // A closed port: the client keeps trying, and waits up to its connect timeout for the info.
+        let uri = WalletConnectURI(walletPubkey: Keypair.generate().publicKey, relays: ["ws://127.0.0.1:1"], secret: SecretKey.generate())
+        var configuration = WalletClient.Configuration()
+        configuration.connectTimeout = .seconds(30)
+        let client = WalletClient(uri: uri, configuration: configuration, logger: Self.quiet)
+        let group = ServiceGroup(configuration: .init(services: [client], logger: Self.quiet))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await Task.sleep(for: .milliseconds(300))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(client.listenedKinds.isEmpty)
+    }
+
     @Test("the subscription's kinds: answers, and the notifications of the scheme read (both before the info is known)")
     func listenedKinds() {
         let both = WalletInfo(methodNames: ["make_invoice"], encryptions: [.nip44, .nip04], notifications: ["payment_received"])
