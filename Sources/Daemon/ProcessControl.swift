@@ -37,72 +37,25 @@ public enum ProcessControl {
         public let stderr: Int32
     }
 
-    /// Spawns `executable arguments` detached: new session, empty signal mask, default
-    /// handlers, stdin and stdout on /dev/null, stderr into a pipe the caller reads.
+    /// Spawns `executable arguments` detached (``Spawn``): new session, empty signal mask,
+    /// default handlers, stdin and stdout on /dev/null, stderr into a pipe the caller reads.
     public static func spawnDetached(_ executable: String, arguments: [String], environment: [String: String]) throws(DaemonError) -> Child {
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else {
             throw DaemonError(.startFailed, "cannot create a pipe: \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
-        // Nothing else of ours may leak into the daemon: an inherited pipe (say, the stdout of
-        // whoever ran `pylon start`) would stay open for the daemon's whole life.
-        // (glibc's posix_spawn_file_actions_addclosefrom_np is not visible to Swift.)
-        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
-        posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
-        for fd in openDescriptors() where fd > 2 && fd != pipeFDs[0] && fd != pipeFDs[1] {
-            posix_spawn_file_actions_addclose(&actions, fd)
-        }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        // POSIX_SPAWN_SETSID is a macro the importer does not see: glibc ≥ 2.26 defines it as 0x80,
-        // Darwin as 0x400.
-        #if os(Linux)
-            let setsid: Int16 = 0x80
-        #else
-            let setsid: Int16 = 0x400
-        #endif
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK) | Int16(POSIX_SPAWN_SETSIGDEF) | setsid)
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: Int32 = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        close(pipeFDs[1])
-        guard result == 0 else {
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(
+                executable, arguments: arguments, environment: environment.map { "\($0.key)=\($0.value)" }, stderr: pipeFDs[1], group: .newSession)
+        } catch {
             close(pipeFDs[0])
-            throw DaemonError(.startFailed, "cannot start \(executable): \(String(cString: strerror(result)))")
+            close(pipeFDs[1])
+            throw DaemonError(.startFailed, error.description)
         }
+        close(pipeFDs[1])
         _ = fcntl(pipeFDs[0], F_SETFL, fcntl(pipeFDs[0], F_GETFL) | O_NONBLOCK)
         return Child(pid: pid, stderr: pipeFDs[0])
-    }
-
-    /// The descriptors open in this process.
-    static func openDescriptors() -> [Int32] {
-        #if os(Linux)
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-            return entries.compactMap(Int32.init).filter { fcntl($0, F_GETFD) >= 0 }
-        #else
-            return (3..<Int32(min(sysconf(Int32(_SC_OPEN_MAX)), 4096))).filter { fcntl($0, F_GETFD) >= 0 }
-        #endif
     }
 
     /// Reads what is available on a non-blocking descriptor.
@@ -119,13 +72,14 @@ public enum ProcessControl {
         }
     }
 
-    /// Non-blocking check whether a child exited; returns its exit status if so.
+    /// Non-blocking check whether a child exited; returns its exit status if so (128 + the
+    /// signal's number when a signal ended it).
     public static func exitStatus(of pid: Int32) -> Int32? {
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        guard result == pid else { return nil }
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }  // WIFEXITED → WEXITSTATUS
-        return 128 + (status & 0x7f)  // killed by a signal
+        switch Spawn.reap(pid) {
+        case .exited(let code)?: code
+        case .signaled(let signal)?: 128 + signal
+        case nil: nil
+        }
     }
 
     /// True while a process with this PID exists.

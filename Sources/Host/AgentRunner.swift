@@ -75,6 +75,8 @@ public struct AgentRunner: Sendable {
 
     private func loop(session: BuyerSession, wallet: WalletClient?, parent: pid_t) async -> Ending {
         logger.info("agent running", metadata: ["agent": "\(name)", "npub": "\(keypair.publicKey.npub)"])
+        // Start-up's pages are given back before the first long sleep, a tick's after it.
+        var busy = true
         while !Task.isCancelled {
             guard let agent = try? store.agent(name: name) else { return .deleted }
             if agent.state == .stopped { return .stopped }
@@ -102,9 +104,15 @@ public struct AgentRunner: Sendable {
                         "agent ticked",
                         metadata: ["agent": "\(name)", "outcome": "\(row.outcome)", "note": "\(row.note ?? "")", "cost_msats": "\(row.costMsats)"])
                     wait = interval
+                    busy = true
                 } else {
                     wait = .seconds(max(1, due.timeIntervalSinceNow))
                 }
+            }
+            if busy {
+                busy = false
+                let released = CleanPages.release()
+                logger.debug("gave back clean pages", metadata: ["agent": "\(name)", "mappings": "\(released.mappings)", "kib": "\(released.kibibytes)"])
             }
             if await !sleep(wait, parent: parent) { return Task.isCancelled ? .cancelled : .orphaned }
         }

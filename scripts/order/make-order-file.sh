@@ -12,10 +12,12 @@
 # llama.cpp server) and one that is down (Ollama on a closed port), `pylon status`, a /metrics
 # scrape, three jobs from a customer, then idles until N seconds (default 30) have passed. Then an
 # agent's process (`pylon __agent NAME`, what the supervisor runs) is traced the same way for 20 s
-# while an untraced daemon serves its tick: its functions follow the daemon's, so an agent maps the
-# daemon's hot code and little else. The order only moves code; a function missing from it (new
-# since the file was made) still links, it just lands with the cold code. Regenerate after larger
-# changes and compare scripts/bench-daemon.sh before and after. Linux x86-64 only.
+# while an untraced daemon serves its tick: its functions come first, then the daemon's others, so
+# that an agent maps its own hot code and little else, and the daemon, which runs most of the
+# agent's code too, still finds all of its own in one run of pages. The order only moves code; a
+# function missing from it (new since the file was made) still links, it just lands with the cold
+# code. Regenerate after larger changes and compare scripts/bench-daemon.sh before and after.
+# Linux x86-64 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -111,10 +113,12 @@ cat "$TMP/trace.log" >&2
     || die "trace-first-calls failed on the agent" "$TMP/agent.log"
 "$PYLON" stop > /dev/null
 grep -q '"outcome":"ok"' <("$PYLON" events --json | tr -d ' \n') || echo "make-order-file.sh: warning: the traced agent did not tick" >&2
-cat "$TMP/entered-agent" >> "$TMP/entered"
+# The agent's functions first, then the rest of the daemon's: an agent's code is one run of pages
+# at the start of .text (it needs little of the daemon's code, and the daemon needs most of its).
+cat "$TMP/entered-agent" "$TMP/entered" > "$TMP/entered-all"
 
 # Addresses in first-entry order -> every name at each address, once.
-$PY - "$TMP/symbols" "$TMP/entered" > scripts/order/pylon.order <<'PY'
+$PY - "$TMP/symbols" "$TMP/entered-all" > scripts/order/pylon.order <<'PY'
 import sys
 names = {}
 for line in open(sys.argv[1]):
@@ -127,4 +131,4 @@ for line in open(sys.argv[2]):
             seen.add(name)
             print(name)
 PY
-echo "make-order-file.sh: scripts/order/pylon.order has $(wc -l < scripts/order/pylon.order) names ($(grep -c . "$TMP/entered") functions entered; jobs: $(cat "$TMP/jobs.json"))"
+echo "make-order-file.sh: scripts/order/pylon.order has $(wc -l < scripts/order/pylon.order) names ($(grep -c . "$TMP/entered-agent") functions entered by the agent, $(grep -c . "$TMP/entered") by the daemon; jobs: $(cat "$TMP/jobs.json"))"
