@@ -28,8 +28,9 @@
 # at --price msats (default 1000) into the NIP-47 wallet service of the tests (Tests/Peers/
 # nwc_wallet.py, an in-memory ledger, on a rust-nostr relay of its own, as a wallet is elsewhere),
 # and the customers pay each payment-required invoice through rust-nostr's own NWC client. It
-# prints pylon's CPU per paid job next to a free one of the same relay (SPEC target: at most 2x)
-# and request -> payment-required p50 (target < 20 ms, the relay's round trip included).
+# prints pylon's CPU per paid job next to a free one of the same relay (SPEC target: at most 2x),
+# request -> payment-required p50 (target < 20 ms, the relay's round trip included), and the CPU
+# the wallet's relay and service took on the same cores meanwhile.
 #
 # --diagnostic-quickack (root only) adds one more pass with delayed ACKs off on the loopback route
 # (`ip route ... quickack 1`, put back on exit). Its rows are printed apart and labelled: they show
@@ -107,6 +108,9 @@ die() { echo "bench-provider.sh: $1" >&2; [ -n "${2:-}" ] && [ -f "$2" ] && tail
 # utime+stime of a process (all its threads), in clock ticks; fields 14 and 15 of /proc/PID/stat.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_mb() { awk -v k="$2:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# The CPU ticks of several processes together (the priced round's wallet relay and wallet service).
+cpu_ticks_of() { local pid sum=0; for pid in "$@"; do sum=$((sum + $(cpu_ticks "$pid"))); done; echo "$sum"; }
+WALLET_SIDE_PIDS=()
 
 case " $PROVIDERS " in *" dvm "*) ensure_dvm_venv ;; esac
 PYLON="${PYLON_RELEASE_SCRATCH:-.build-release}/release/pylon"
@@ -136,17 +140,17 @@ rounds() {
         return 0
     fi
     for c in $CONCURRENCY; do
-        local idle p0 r0 p1 r1 peak anon
+        local idle p0 r0 w0 p1 r1 w1 peak anon
         idle=$(rss_mb "$pid" VmRSS)
-        p0=$(cpu_ticks "$pid"); r0=$(cpu_ticks "$RELAY_PID")
+        p0=$(cpu_ticks "$pid"); r0=$(cpu_ticks "$RELAY_PID"); w0=$(cpu_ticks_of "${WALLET_SIDE_PIDS[@]}")
         out=$($PY Tests/Peers/bench_customers.py --relay "$RELAY_URL" --provider "$pubkey" --jobs "$JOBS" \
             --concurrency "$c" --customers "$CUSTOMERS" --max-tokens "$MAX_TOKENS" "${PAY_ARGS[@]}") || die "bench_customers.py failed for $name at concurrency $c"
-        p1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "$RELAY_PID")
+        p1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "$RELAY_PID"); w1=$(cpu_ticks_of "${WALLET_SIDE_PIDS[@]}")
         peak=$(rss_mb "$pid" VmHWM)
         anon=$(rss_mb "$pid" RssAnon)
-        $PY - "$RESULTS" "$ROW" "$pass" "$relay" "$run" "$name" "$c" "$idle" "$peak" "$((p1 - p0))" "$((r1 - r0))" "$CLK_TCK" "$out" "$anon" <<'PYEOF'
+        $PY - "$RESULTS" "$ROW" "$pass" "$relay" "$run" "$name" "$c" "$idle" "$peak" "$((p1 - p0))" "$((r1 - r0))" "$CLK_TCK" "$out" "$anon" "$((w1 - w0))" <<'PYEOF'
 import json, sys
-results, row, pass_, relay, run, name, c, idle, peak, pticks, rticks, tck, out, anon = sys.argv[1:]
+results, row, pass_, relay, run, name, c, idle, peak, pticks, rticks, tck, out, anon, wticks = sys.argv[1:]
 r = json.loads(out)
 tck = int(tck)
 f = dict(pass_=pass_, relay=relay, run=int(run), provider=name, c=int(c), ok=r["ok"], jobs=r["jobs"],
@@ -164,7 +168,8 @@ sys.stdout.write(row.replace("\\n", "\n") % (
     f"{f['idle']:.1f}", f"{f['peak']:.1f}", f"{f['anon']:.1f}"))
 if f["paid"] is not None:
     sys.stdout.write(f"          paid {f['paid']} invoices; request -> payment-required p50 {fmt(f['asked50'])} ms; "
-                     f"pay_invoice -> the wallet's answer p50 {fmt(f['pay50'])} ms\n")
+                     f"pay_invoice -> the wallet's answer p50 {fmt(f['pay50'])} ms; the wallet's relay and service "
+                     f"(same machine) {share(int(wticks) / tck)} of CPU\n")
 PYEOF
     done
 }
@@ -248,8 +253,10 @@ priced_pass() {
     PYLON_HOMES+=("$dir/home")
     start_pylon "$PYLON" "$dir/home" "$RELAY_URL" "$MOCK_URL" "$PRICE" "$WALLET_PROVIDER_URI" || die "pylon did not start" "$dir/home/logs/pylon.log"
     PAY_ARGS=(--pay "$WALLET_BUYER_URI" --bid "$PRICE")
+    WALLET_SIDE_PIDS=("$wallet_relay_pid" "$WALLET_PID")
     rounds priced "$relay" 1 pylon "$PYLON_PID" "$PYLON_PUBKEY"
     PAY_ARGS=()
+    WALLET_SIDE_PIDS=()
     echo "   pylon earned $(PYLON_HOME="$dir/home" "$PYLON" earnings --json | json_field total_msats) msats"
     # Where a paid job's time goes, from pylon's journal: the wallet's make_invoice round trip
     # (request received -> invoice recorded) and the payment (invoice -> payment recorded).
