@@ -337,7 +337,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "PylonStore", "PylonTestSupport"],
+            dependencies: ["Host", "PylonStore", "PylonBasics", "PylonAsync", "PylonTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

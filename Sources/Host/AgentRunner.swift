@@ -53,7 +53,7 @@ public struct AgentRunner: Sendable {
 
     /// Runs until the agent is stopped or deleted, the daemon is gone, or the task is cancelled.
     public func run() async throws -> Ending {
-        let parent = getppid()
+        let parent = Parent(pid: getppid())
         while true {
             do {
                 return try await BuyerSession.run(keypair: keypair, relays: relays, store: store, connectTimeout: .seconds(30), logger: logger) { session in
@@ -73,7 +73,7 @@ public struct AgentRunner: Sendable {
         }
     }
 
-    private func loop(session: BuyerSession, wallet: WalletClient?, parent: pid_t) async -> Ending {
+    private func loop(session: BuyerSession, wallet: WalletClient?, parent: Parent) async -> Ending {
         logger.info("agent running", metadata: ["agent": "\(name)", "npub": "\(keypair.publicKey.npub)"])
         // Start-up's pages are given back before the first long sleep, a tick's after it.
         var busy = true
@@ -149,9 +149,28 @@ public struct AgentRunner: Sendable {
         }
     }
 
-    /// Sleeps for `duration` a second at a time; false when the daemon that started this process
-    /// is gone (the process was handed to another parent) or the task was cancelled.
-    private func sleep(_ duration: Duration, parent: pid_t) async -> Bool {
+    /// The daemon that started this process: watched through a pidfd where the system has them.
+    struct Parent: Sendable {
+        let pid: pid_t
+        let gone: Promise<Void>?
+
+        init(pid: pid_t) {
+            self.pid = pid
+            gone = ProcessWatch.whenGone(pid)
+        }
+
+        /// Handed to another parent: the daemon is gone.
+        var isGone: Bool { gone?.current != nil || getppid() != pid }
+    }
+
+    /// Sleeps for `duration`; false when the daemon that started this process is gone or the task
+    /// was cancelled. With a watch on the daemon it wakes only at the end (or when the daemon
+    /// goes); without one, once a second to look.
+    private func sleep(_ duration: Duration, parent: Parent) async -> Bool {
+        if let gone = parent.gone {
+            _ = await gone.wait(timeout: duration)
+            return !Task.isCancelled && !parent.isGone
+        }
         let end = ContinuousClock.now + duration
         while ContinuousClock.now < end {
             do {
@@ -159,7 +178,7 @@ public struct AgentRunner: Sendable {
             } catch {
                 return false
             }
-            if getppid() != parent { return false }
+            if parent.isGone { return false }
         }
         return true
     }
