@@ -33,7 +33,9 @@ public enum CleanPages {
         var end: UInt
         var readOnlyFile: Bool
         var residentKiB = 0
-        var anonymousKiB = 0
+        /// Nil until its line is read: a mapping whose anonymous size was not seen (a cut text)
+        /// is never given back.
+        var anonymousKiB: Int?
         var lockedKiB = 0
 
         var releasable: Bool { readOnlyFile && residentKiB > 0 && anonymousKiB == 0 && lockedKiB == 0 }
@@ -87,7 +89,8 @@ public enum CleanPages {
         return result
     }
 
-    /// A file of /proc read whole (their size is 0 to stat).
+    /// A file of /proc read whole. (Their size is 0 to stat, and Foundation's
+    /// `String(contentsOfFile:)` stops after the first few KB of smaps: a cut text.)
     static func readProcFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
