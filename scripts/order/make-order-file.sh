@@ -13,8 +13,9 @@
 # scrape, three jobs from a customer, then idles until N seconds (default 30) have passed. Then an
 # agent's process (`pylon __agent NAME`, what the supervisor runs) is traced the same way for 20 s
 # while an untraced daemon serves its tick: its functions come first, then the daemon's others, so
-# that an agent maps its own hot code and little else, and the daemon, which runs most of the
-# agent's code too, still finds all of its own in one run of pages. The order only moves code; a
+# that an agent maps less of the daemon's code, and the daemon, which runs most of the agent's code
+# too, still finds its own together. (The toolchain's static libraries keep a whole object's code
+# in one section, so their hot objects move whole: the agent's code still spans some 5 MB.) The order only moves code; a
 # function missing from it (new since the file was made) still links, it just lands with the cold
 # code. Regenerate after larger changes and compare scripts/bench-daemon.sh before and after.
 # Linux x86-64 only.
@@ -113,8 +114,7 @@ cat "$TMP/trace.log" >&2
     || die "trace-first-calls failed on the agent" "$TMP/agent.log"
 "$PYLON" stop > /dev/null
 grep -q '"outcome":"ok"' <("$PYLON" events --json | tr -d ' \n') || echo "make-order-file.sh: warning: the traced agent did not tick" >&2
-# The agent's functions first, then the rest of the daemon's: an agent's code is one run of pages
-# at the start of .text (it needs little of the daemon's code, and the daemon needs most of its).
+# The agent's functions first, then the rest of the daemon's.
 cat "$TMP/entered-agent" "$TMP/entered" > "$TMP/entered-all"
 
 # Addresses in first-entry order -> every name at each address, once.
