@@ -15,9 +15,9 @@
 # while an untraced daemon serves its tick: its functions come first, then the daemon's others, so
 # that an agent maps less of the daemon's code, and the daemon, which runs most of the agent's code
 # too, still finds its own together. (The toolchain's static libraries keep a whole object's code
-# in one section, so their hot objects move whole: the agent's code still spans some 5 MB.) The order only moves code; a
-# function missing from it (new since the file was made) still links, it just lands with the cold
-# code. Regenerate after larger changes and compare scripts/bench-daemon.sh before and after.
+# in one section, so their hot objects move whole: the agent's code still spans some 5 MB.)
+# The order only moves code; a function missing from it (new since the file was made) still
+# links, it just lands with the cold code. Regenerate after larger changes and compare scripts/bench-daemon.sh before and after.
 # Linux x86-64 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
